@@ -1,0 +1,1931 @@
+"""serveract — server actions for any WSGI app.
+
+Mark a Python function as an action, wrap your WSGI app once, and the browser
+can call the function with ``fetch``, from a plain HTML ``<form>`` (no
+JavaScript needed), or through the bundled client script. Arguments are
+checked against the function's type hints, answers are JSON, and every other
+request passes through to the wrapped app untouched::
+
+    import serveract
+
+    @serveract.action
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    app = serveract.ServerActions(flask_app)
+
+    # in the browser
+    fetch("/", {method: "POST", body: "[2, 3]",
+                headers: {"Serveract-Action": "add",
+                          "Content-Type": "application/json"}})   // -> 5
+
+The wire format and the public names are fixed by the project's SPEC; the
+README has the guide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections.abc
+import contextlib
+import contextvars
+import dataclasses
+import datetime
+import decimal
+import enum
+import hashlib
+import hmac
+import html
+import importlib
+import inspect
+import io
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import threading
+import types
+import typing
+import uuid
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Literal, Union
+from urllib.parse import parse_qsl, quote_plus
+
+import webob
+import webob.multidict
+
+import cgi  # isort: skip  # WebOb's own form parser; legacy-cgi on 3.13+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from contextlib import AbstractContextManager
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "ActionError",
+    "Registry",
+    "ServerActions",
+    "action",
+    "hidden_field",
+    "redirect",
+    "register_module",
+    "registry",
+    "result",
+]
+__version__ = "0.1.0"
+
+logger = logging.getLogger("serveract")
+
+#: Bytes of a form POST read to look for the ``$action`` field. The rendered
+#: hidden field comes first, so a few hundred bytes would do; this leaves room
+#: for hand-written forms and long multipart boundaries.
+_PEEK_SIZE = 8192
+_CHUNK_SIZE = 65536
+#: Deepest JSON nesting accepted in a request body.
+_MAX_DEPTH = 64
+#: Most fields (parts) accepted in one form body.
+_MAX_FIELDS = 1000
+_RESULT_KEY = "serveract.result"
+_BOUND_FIELD = "$bound"
+_SIGNATURE_SALT = b"serveract.bound\x00"
+
+
+# -- Outcomes ---------------------------------------------------------------
+
+
+class ActionError(Exception):
+    """A deliberate failure an action sends to the client.
+
+    The answer has ``status`` and the body
+    ``{"error": {"type": "action_error", "message": ..., "data": ...}}``. A
+    form called without JavaScript shows it through :func:`result`; a dict
+    ``data`` of field names to messages becomes ``result(environ).error.fields``.
+
+    :param message: shown to the user.
+    :param status: a 4xx or 5xx HTTP status (401, 403, 409, ...).
+    :param data: anything JSON-encodable, e.g. ``{"email": "already taken"}``.
+
+    >>> raise ActionError("Email already taken", 409, {"email": "taken"})
+    Traceback (most recent call last):
+    serveract.ActionError: Email already taken
+    """
+
+    def __init__(self, message: str, status: int = 400, data: Any = None) -> None:
+        if not 400 <= status <= 599:
+            raise ValueError(f"ActionError status must be 4xx or 5xx, not {status}")
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.data = data
+
+
+class redirect(BaseException):
+    """Send the browser elsewhere; raise it or return it from an action.
+
+    A header call answers 200 with ``Serveract-Redirect: URL`` (and
+    ``HX-Redirect`` for htmx), which the client script follows; a form call
+    without JavaScript answers with ``status`` and ``Location``. It derives
+    from ``BaseException`` so that an ``except Exception:`` inside the action
+    does not swallow it.
+
+    :param url: where to go, absolute or relative.
+    :param status: a 3xx status for form calls (303 makes the browser GET).
+    """
+
+    def __init__(self, url: str, status: int = 303) -> None:
+        if not 300 <= status <= 399:
+            raise ValueError(f"redirect status must be 3xx, not {status}")
+        super().__init__(url)
+        self.url = url
+        self.status = status
+
+
+class _Failure(Exception):
+    """A request that ends in an error answer; also ``result().error``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        data: Any = None,
+        type: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.data = data
+        self.type = type or _ERROR_TYPES.get(status, "error")
+        self.headers = headers
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Messages per form field, from a 422 or an ``ActionError``'s dict data."""
+        if isinstance(self.data, dict):
+            return {str(key): str(value) for key, value in self.data.items()}
+        if isinstance(self.data, list):
+            return {
+                item["field"]: item["message"]
+                for item in self.data
+                if isinstance(item, dict) and item.get("field")
+            }
+        return {}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "data": self.data}
+
+
+_ERROR_TYPES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_arguments",
+    500: "internal_error",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Result:
+    """What a form call without JavaScript did, for the page to render."""
+
+    #: The action's name.
+    name: str
+    #: Whether the action returned (rather than failed).
+    ok: bool
+    #: What the action returned (``None`` on failure).
+    value: Any = None
+    #: On failure: ``.status``, ``.type``, ``.message``, ``.data``, ``.fields``.
+    error: _Failure | None = None
+    #: The submitted text fields, to fill the form in again.
+    form: webob.multidict.MultiDict[str, str] = dataclasses.field(
+        default_factory=webob.multidict.MultiDict
+    )
+
+
+def result(environ: WSGIEnvironment) -> _Result | None:
+    """The outcome of the form call this request re-renders, or ``None``.
+
+    After a form is submitted without JavaScript, the action runs and the
+    wrapped app renders the same URL as a ``GET``; it reads this to show the
+    value or the errors::
+
+        outcome = serveract.result(request.environ)
+        if outcome and not outcome.ok:
+            errors = outcome.error.fields      # {"email": "already taken"}
+            title = outcome.form.get("title")  # what the user typed
+
+    :param environ: the WSGI environ the wrapped app received.
+    """
+    value = environ.get(_RESULT_KEY)
+    return value if isinstance(value, _Result) else None
+
+
+# -- Registry ---------------------------------------------------------------
+
+_F = typing.TypeVar("_F", bound="Callable[..., Any]")
+
+
+class Registry:
+    """A set of actions, by name.
+
+    ``Registry().action`` is the :func:`action` decorator bound to it. Pass a
+    registry to :class:`ServerActions` to serve only its actions::
+
+        admin = serveract.Registry()
+
+        @admin.action(name="users.delete")
+        def delete_user(user_id: int) -> None: ...
+
+        app = serveract.ServerActions(wsgi_app, admin)
+    """
+
+    def __init__(self) -> None:
+        self._actions: dict[str, _Action] = {}
+
+    @typing.overload
+    def action(self, func: _F, /, *, name: str | None = None) -> _F: ...
+    @typing.overload
+    def action(
+        self, func: None = None, /, *, name: str | None = None
+    ) -> Callable[[_F], _F]: ...
+
+    def action(
+        self, func: _F | None = None, /, *, name: str | None = None
+    ) -> _F | Callable[[_F], _F]:
+        """Register ``func`` as an action, bare or with a ``name``.
+
+        :param func: the function; it is returned unchanged.
+        :param name: the name clients call; the function's ``__name__`` by
+            default.
+        :raises ValueError: another function already has that name.
+        :raises TypeError: ``func`` is not a function, or one of its
+            parameters can never be built from a request.
+        """
+        if func is None:
+            return lambda func: self.action(func, name=name)
+        self._add(name or str(getattr(func, "__name__", "")), func)
+        return func
+
+    def _add(self, name: str, func: Callable[..., Any]) -> None:
+        if not name or not isinstance(name, str):
+            raise ValueError(f"an action needs a non-empty name, not {name!r}")
+        if isinstance(func, type) or not callable(func):
+            raise TypeError(f"action {name!r} must be a function, not {func!r}")
+        existing = self._actions.get(name)
+        if existing is not None:
+            if existing.func is func:
+                return
+            raise ValueError(
+                f"action name {name!r} is already taken by {existing.func!r}"
+            )
+        self._actions[name] = _Action(name, func)
+
+    def get(self, name: str) -> Callable[..., Any] | None:
+        """The function registered as ``name``, or ``None``."""
+        found = self._actions.get(name)
+        return None if found is None else found.func
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._actions)
+
+    def __repr__(self) -> str:
+        return f"<Registry {sorted(self._actions)}>"
+
+
+#: The default registry, used by :func:`action` and :class:`ServerActions`.
+registry = Registry()
+_default_registry = registry
+
+
+@typing.overload
+def action(func: _F, /, *, name: str | None = None) -> _F: ...
+@typing.overload
+def action(func: None = None, /, *, name: str | None = None) -> Callable[[_F], _F]: ...
+
+
+def action(
+    func: _F | None = None, /, *, name: str | None = None
+) -> _F | Callable[[_F], _F]:
+    """Register a function in the default registry; the function is unchanged.
+
+    ::
+
+        @serveract.action
+        def create_user(name: str, email: str) -> dict: ...
+
+        @serveract.action(name="users.delete")
+        def delete_user(user_id: int) -> None: ...
+
+    :param name: the name clients call; the function's ``__name__`` by default.
+    """
+    if func is None:
+        return _default_registry.action(name=name)
+    return _default_registry.action(func, name=name)
+
+
+def register_module(
+    module: types.ModuleType | str, registry: Registry | None = None
+) -> list[str]:
+    """Register every public function *defined* in ``module`` (file-level
+    "use server").
+
+    Imported functions, classes and names starting with ``_`` are skipped.
+    Each function is registered under its ``__name__``. Every one becomes a
+    public HTTP endpoint, so each must check its own authorization.
+
+    :param module: a module object or a dotted name to import.
+    :param registry: where to register; the default registry if omitted.
+    :returns: the names registered, in definition order.
+    """
+    if isinstance(module, str):
+        module = importlib.import_module(module)
+    target = _default_registry if registry is None else registry
+    names = []
+    for name, value in vars(module).items():
+        if (
+            not name.startswith("_")
+            and inspect.isfunction(value)
+            and value.__module__ == module.__name__
+        ):
+            target._add(value.__name__, value)
+            names.append(value.__name__)
+    return names
+
+
+# -- Argument binding -------------------------------------------------------
+#
+# Each action's parameters are inspected once, at registration, into a list of
+# _Param with two converters: one for JSON values, one for form fields (lists
+# of strings or uploads). A call then costs a dict walk, no reflection.
+
+_EMPTY = inspect.Parameter.empty
+_TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
+_FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
+_FILE_HINTS: tuple[Any, ...] = (
+    typing.IO,
+    typing.BinaryIO,
+    io.IOBase,
+    io.BufferedIOBase,
+    io.RawIOBase,
+)
+
+
+class _Invalid(Exception):
+    """A value that does not fit a type hint; the message says what was wanted."""
+
+
+class _Upload:
+    """An uploaded file: readable like a file, plus ``filename`` and
+    ``content_type``; the part's bytes are in a temporary file, not memory."""
+
+    def __init__(self, part: cgi.FieldStorage) -> None:
+        self.filename: str = part.filename or ""
+        self.content_type: str = part.type or "application/octet-stream"
+        self.file: typing.BinaryIO = part.file  # type: ignore[assignment]
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (all by default)."""
+        return self.file.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move within the upload, as ``file.seek``."""
+        return self.file.seek(offset, whence)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.file)
+
+    def __repr__(self) -> str:
+        return f"<upload {self.filename!r} {self.content_type}>"
+
+
+def _describe(hint: Any) -> str:
+    names = {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "text",
+        bytes: "text",
+        decimal.Decimal: "a decimal number",
+        uuid.UUID: "a UUID",
+        datetime.datetime: "a date and time (ISO 8601)",
+        datetime.date: "a date (YYYY-MM-DD)",
+        datetime.time: "a time (HH:MM)",
+        dict: "an object",
+    }
+    if hint in names:
+        return names[hint]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(repr(member.value) for member in hint)
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(value) for value in typing.get_args(hint))
+    if _is_file_hint(hint):
+        return "a file upload"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _is_file_hint(hint: Any) -> bool:
+    return (
+        hint in _FILE_HINTS
+        or typing.get_origin(hint) is typing.IO
+        or (isinstance(hint, type) and issubclass(hint, io.IOBase))
+    )
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (Union, types.UnionType)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _json_converter(hint: Any, where: str) -> Callable[[Any], Any]:
+    """A function checking (and, for rich types, building) a decoded JSON value
+    against ``hint``; raises ``_Invalid``."""
+    if hint is _EMPTY or hint is Any or hint is object:
+        return _identity
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if _is_union(hint):
+        nullable = type(None) in args
+        members = [_json_converter(a, where) for a in args if a is not type(None)]
+
+        def union(value: Any) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise _Invalid(f"expected {_describe_union(hint)}")
+            for convert in members:
+                try:
+                    return convert(value)
+                except _Invalid:
+                    pass
+            raise _Invalid(f"expected {_describe_union(hint)}")
+
+        return union
+    if origin is Literal:
+        allowed = [(type(a), a) for a in args]
+
+        def literal(value: Any) -> Any:
+            if (type(value), value) in allowed:
+                return value
+            raise _Invalid(f"expected {_describe(hint)}")
+
+        return literal
+    if origin in (list, collections.abc.Sequence, collections.abc.Iterable) or (
+        origin in (tuple, set, frozenset) and (origin is not tuple or ... in args)
+    ):
+        item = _json_converter(args[0] if args else Any, where)
+        build: Callable[[Any], Any] = (
+            origin if origin in (tuple, set, frozenset) else list
+        )
+
+        def sequence(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise _Invalid("expected a list")
+            return build(
+                [_item(item, index, element) for index, element in enumerate(value)]
+            )
+
+        return sequence
+    if origin is tuple:
+        items = [_json_converter(a, where) for a in args]
+
+        def fixed_tuple(value: Any) -> Any:
+            if not isinstance(value, list) or len(value) != len(items):
+                raise _Invalid(f"expected a list of {len(items)} items")
+            return tuple(
+                _item(c, i, v)
+                for i, (c, v) in enumerate(zip(items, value, strict=True))
+            )
+
+        return fixed_tuple
+    if origin in (dict, collections.abc.Mapping) or hint is dict:
+        convert_value = _json_converter(args[1] if len(args) == 2 else Any, where)
+
+        def mapping(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise _Invalid("expected an object")
+            return {key: _item(convert_value, key, v) for key, v in value.items()}
+
+        return mapping
+    if hint is list:
+        return _json_converter(list[Any], where)
+    if hint in (tuple, set, frozenset):
+        return _json_converter(hint[Any, ...] if hint is tuple else hint[Any], where)
+    if _is_file_hint(hint):
+        return _json_upload
+    if hint is bytes:
+        return _json_bytes
+    if hint is bool:
+        return _exact(bool)
+    if hint is int:
+        return _exact(int)
+    if hint is str:
+        return _exact(str)
+    if hint is float:
+        return _json_float
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass_converter(hint, where)
+    if not (
+        hint in _TEXT_TYPES or (isinstance(hint, type) and issubclass(hint, enum.Enum))
+    ):
+        raise TypeError(f"unsupported type hint {hint!r}")
+    text = _text_converter(hint, where)  # dates, decimals, UUIDs, enums: from text
+
+    def from_text(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise _Invalid(f"expected {_describe(hint)}")
+        return text(value if isinstance(value, str) else str(value))
+
+    return from_text
+
+
+_TEXT_TYPES = (
+    decimal.Decimal,
+    uuid.UUID,
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+)
+
+
+def _json_upload(value: Any) -> Any:
+    raise _Invalid("expected a file upload (send a multipart form)")
+
+
+def _json_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    raise _Invalid("expected text")
+
+
+def _describe_union(hint: Any) -> str:
+    return " or ".join(
+        "null" if a is type(None) else _describe(a) for a in typing.get_args(hint)
+    )
+
+
+def _item(convert: Callable[[Any], Any], where: object, value: Any) -> Any:
+    try:
+        return convert(value)
+    except _Invalid as error:
+        raise _Invalid(f"[{where!r}]: {error}") from None
+
+
+def _exact(kind: type) -> Callable[[Any], Any]:
+    description = _describe(kind)
+
+    def exact(value: Any) -> Any:
+        if type(value) is kind:  # bool is an int subclass: type(), not isinstance()
+            return value
+        raise _Invalid(f"expected {description}")
+
+    return exact
+
+
+def _json_float(value: Any) -> float:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    raise _Invalid("expected a number")
+
+
+def _dataclass_converter(cls: type, where: str) -> Callable[[Any], Any]:
+    fields: dict[str, tuple[Callable[[Any], Any], bool]] = {}
+
+    def build(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Invalid(f"expected an object ({cls.__name__})")
+        if not fields:  # resolved on first use: dataclasses may refer to themselves
+            hints = typing.get_type_hints(cls)
+            for field in dataclasses.fields(cls):
+                required = (
+                    field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING
+                )
+                fields[field.name] = (
+                    _json_converter(hints[field.name], where),
+                    required,
+                )
+        unknown = set(value) - set(fields)
+        if unknown:
+            raise _Invalid(f"unexpected field {sorted(unknown)[0]!r}")
+        kwargs = {}
+        for name, (convert, required) in fields.items():
+            if name in value:
+                kwargs[name] = _item(convert, name, value[name])
+            elif required:
+                raise _Invalid(f"[{name!r}]: required")
+        return cls(**kwargs)
+
+    return build
+
+
+def _text_converter(hint: Any, where: str) -> Callable[[Any], Any]:
+    """A function building a value of ``hint`` from one form field (a string
+    or an upload); raises ``_Invalid``."""
+    if hint is _EMPTY or hint is Any or hint is object or hint is str:
+        return _form_text if hint is str else _identity
+    if _is_union(hint):
+        members = [
+            _text_converter(a, where)
+            for a in typing.get_args(hint)
+            if a is not type(None)
+        ]
+
+        def union(value: Any) -> Any:
+            for convert in members:
+                try:
+                    return convert(value)
+                except _Invalid:
+                    pass
+            raise _Invalid(f"expected {_describe_union(hint)}")
+
+        return union
+    if _is_file_hint(hint):
+        return _form_upload
+    if hint is bytes:
+        return _form_bytes
+    parse: Callable[[str], Any]
+    if hint is bool:
+        parse = _parse_bool
+    elif hint in (int, float, decimal.Decimal, uuid.UUID):
+        parse = typing.cast("Callable[[str], Any]", hint)
+    elif hint in (datetime.datetime, datetime.date, datetime.time):
+        parse = hint.fromisoformat
+    elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+        by_value = {str(member.value): member for member in hint}
+        parse = by_value.__getitem__
+    elif typing.get_origin(hint) is Literal:
+        choices = {str(value): value for value in typing.get_args(hint)}
+        parse = choices.__getitem__
+    else:
+        # Lists, dicts and dataclasses arrive in one field as JSON text.
+        convert = _json_converter(hint, where)
+
+        def json_text(text: str) -> Any:
+            try:
+                value = _DECODER.decode(text)
+            except (ValueError, RecursionError):
+                raise _Invalid(f"expected {_describe(hint)} as JSON") from None
+            return convert(value)
+
+        parse = json_text
+    description = _describe(hint)
+
+    def text(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _Invalid(f"expected {description}, not a file")
+        try:
+            return parse(value.strip())
+        except (ValueError, KeyError, ArithmeticError):
+            raise _Invalid(f"expected {description}") from None
+
+    return text
+
+
+def _form_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise _Invalid("expected text, not a file")
+
+
+def _form_upload(value: Any) -> _Upload:
+    if isinstance(value, _Upload):
+        return value
+    raise _Invalid("expected a file upload")
+
+
+def _form_bytes(value: Any) -> bytes:
+    return value.read() if isinstance(value, _Upload) else str(value).encode()
+
+
+def _parse_bool(text: str) -> bool:
+    word = text.lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(text)
+
+
+def _takes_blank(hint: Any) -> bool:
+    """Whether an empty form field is a value of ``hint`` (text) rather than
+    an empty input (missing)."""
+    if _is_union(hint):
+        return any(_takes_blank(a) for a in typing.get_args(hint))
+    return hint in (str, bytes, _EMPTY, Any, object)
+
+
+def _is_request_hint(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, webob.request.BaseRequest)
+
+
+class _Param:
+    """One parameter of an action, prepared for binding."""
+
+    __slots__ = (
+        "blank",
+        "default",
+        "form",
+        "form_missing",
+        "json",
+        "kind",
+        "name",
+        "request",
+    )
+
+    def __init__(self, parameter: inspect.Parameter, where: str) -> None:
+        hint = parameter.annotation
+        self.name = parameter.name
+        self.kind = parameter.kind
+        self.default = parameter.default
+        self.request = _is_request_hint(hint)
+        if self.request:
+            return
+        try:
+            self.json = _json_converter(hint, where)
+            origin = typing.get_origin(hint)
+            many = origin in (list, tuple, set, frozenset, collections.abc.Sequence)
+            if many and (origin is not tuple or ... in typing.get_args(hint)):
+                args = typing.get_args(hint)
+                item_hint = args[0] if args else Any
+                item = _text_converter(item_hint, where)
+                blank = _takes_blank(item_hint)
+                build: Callable[[Any], Any] = (
+                    origin if origin in (tuple, set, frozenset) else list
+                )
+                self.form: Callable[[list[Any]], Any] = lambda values: build(
+                    [
+                        _item(item, i, v)
+                        for i, v in enumerate(values)
+                        if blank or v != ""
+                    ]
+                )
+                self.blank = True
+                self.form_missing: Any = build([])
+            else:
+                single = _text_converter(hint, where)
+                self.form = lambda values: single(values[-1])
+                self.blank = _takes_blank(hint)
+                nullable = _is_union(hint) and type(None) in typing.get_args(hint)
+                self.form_missing = (
+                    False if hint is bool else None if nullable else _EMPTY
+                )
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{where}: parameter {self.name!r} has a type hint serveract cannot "
+                f"build from a request ({hint!r}): {error}"
+            ) from None
+        if self.default is not _EMPTY:
+            self.form_missing = _EMPTY  # the function's own default applies
+
+
+class _Action:
+    """A registered function with its parameters prepared for binding."""
+
+    def __init__(self, name: str, func: Callable[..., Any]) -> None:
+        self.name = name
+        self.func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+        self._prepared = False
+        # A hint naming something defined later in the module is resolved on
+        # the first call instead (and a failure then is logged as a 500).
+        with contextlib.suppress(NameError):
+            self._prepare()
+
+    def _prepare(self) -> None:
+        where = f"action {self.name!r}"
+        try:
+            signature = inspect.signature(self.func, eval_str=True)
+        except ValueError as error:
+            raise TypeError(f"{where}: cannot read its signature: {error}") from None
+        params = [_Param(p, where) for p in signature.parameters.values()]
+        self.params = [
+            p
+            for p in params
+            if p.kind not in (p.kind.VAR_POSITIONAL, p.kind.VAR_KEYWORD)
+        ]
+        self.by_name = {p.name: p for p in self.params if not p.request}
+        self.positional = [
+            p
+            for p in self.params
+            if p.kind in (p.kind.POSITIONAL_ONLY, p.kind.POSITIONAL_OR_KEYWORD)
+            and not p.request
+        ]
+        self.var_args = next(
+            (p for p in params if p.kind is p.kind.VAR_POSITIONAL), None
+        )
+        self.var_kwargs = next(
+            (p for p in params if p.kind is p.kind.VAR_KEYWORD), None
+        )
+        self.positional_only = [
+            p for p in self.params if p.kind is p.kind.POSITIONAL_ONLY
+        ]
+        self.wants_request = any(p.request for p in self.params)
+        self.simple = not self.positional_only and not self.wants_request
+        self._prepared = True
+
+    def prepared(self) -> _Action:
+        if not self._prepared:
+            self._prepare()
+        return self
+
+    def bind_json(
+        self, payload: Any, request: Callable[[], webob.Request]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Arguments from a decoded JSON body: list = positional, dict = keywords."""
+        errors: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        extra: list[Any] = []
+        if type(payload) is list:
+            positional = self.positional
+            if len(payload) > len(positional):
+                if self.var_args is None:
+                    raise _Failure(
+                        422,
+                        f"{self.name}() takes {len(positional)} positional arguments "
+                        f"but {len(payload)} were given",
+                        [{"field": None, "message": "too many arguments"}],
+                    )
+                convert = self.var_args.json
+                for index, value in enumerate(payload[len(positional) :]):
+                    extra.append(self._convert(convert, value, f"*{index}", errors))
+            for param, value in zip(positional, payload, strict=False):
+                kwargs[param.name] = self._convert(
+                    param.json, value, param.name, errors
+                )
+        else:
+            by_name = self.by_name
+            for key, value in payload.items():
+                known = by_name.get(key)
+                if known is not None:
+                    kwargs[key] = self._convert(known.json, value, key, errors)
+                elif self.var_kwargs is not None:
+                    kwargs[key] = self._convert(
+                        self.var_kwargs.json, value, key, errors
+                    )
+                else:
+                    errors.append({"field": key, "message": "unexpected argument"})
+        return self._finish(kwargs, extra, errors, request, json=True)
+
+    def bind_form(
+        self,
+        fields: dict[str, list[Any]],
+        bound: dict[str, Any],
+        request: Callable[[], webob.Request],
+        skip: tuple[str, ...],
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Arguments from form fields (name → values), then the signed ``bound``
+        values, which no client field can override."""
+        errors: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        for param in self.params:
+            name = param.name
+            if param.request or name in bound:
+                continue
+            values = fields.get(name)
+            if values and (param.blank or values[-1] != ""):
+                kwargs[name] = self._convert(param.form, values, name, errors)
+            elif param.form_missing is not _EMPTY:
+                kwargs[name] = param.form_missing
+        if self.var_kwargs is not None:
+            for name, values in fields.items():
+                if name not in self.by_name and name not in bound and name not in skip:
+                    kwargs[name] = values[-1]
+        for name, value in bound.items():
+            target = self.by_name.get(name) or self.var_kwargs
+            if target is None:
+                errors.append({"field": name, "message": "unexpected argument"})
+            else:
+                kwargs[name] = self._convert(target.json, value, name, errors)
+        return self._finish(kwargs, [], errors, request, json=False)
+
+    @staticmethod
+    def _convert(
+        convert: Callable[[Any], Any],
+        value: Any,
+        field: str,
+        errors: list[dict[str, Any]],
+    ) -> Any:
+        try:
+            return convert(value)
+        except _Invalid as error:
+            errors.append({"field": field, "message": str(error)})
+            return None
+
+    def _finish(
+        self,
+        kwargs: dict[str, Any],
+        extra: list[Any],
+        errors: list[dict[str, Any]],
+        request: Callable[[], webob.Request],
+        json: bool,
+    ) -> tuple[list[Any], dict[str, Any]]:
+        for param in self.params:
+            if param.request:
+                kwargs[param.name] = request()
+            elif param.name not in kwargs and param.default is _EMPTY:
+                errors.append({"field": param.name, "message": "required"})
+        if errors:
+            listed = ", ".join(
+                f"{e['field']} ({e['message']})" if e["field"] else e["message"]
+                for e in errors
+            )
+            raise _Failure(422, f"Invalid arguments for {self.name}: {listed}", errors)
+        if self.simple and not extra:
+            return [], kwargs
+        # Positional-only parameters, and all of them when *args is filled,
+        # must be passed by position.
+        cut = self.positional if extra else self.positional_only
+        args = [kwargs.pop(p.name) if p.name in kwargs else p.default for p in cut]
+        return args + extra, kwargs
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """Run an ``async def`` action's coroutine to completion."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # This thread already runs an event loop (an async server, a test tool):
+    # run the coroutine on a fresh loop in a helper thread, with our context.
+    outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            outcome["value"] = context.run(asyncio.run, coroutine)
+        except BaseException as error:  # re-raised in the calling thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="serveract-async")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# -- Request bodies ---------------------------------------------------------
+
+
+def _content_length(environ: WSGIEnvironment) -> int | None:
+    """The declared body length; ``None`` when unknown (a chunked body the
+    server terminates); 0 when absent."""
+    value = environ.get("CONTENT_LENGTH")
+    if value:
+        try:
+            length = int(value)
+        except ValueError:
+            raise _Failure(400, "Content-Length is not a number") from None
+        if length < 0:
+            raise _Failure(400, "Content-Length is negative")
+        return length
+    if environ.get("wsgi.input_terminated"):
+        return None
+    return 0
+
+
+def _read_exactly(stream: Any, length: int) -> bytes:
+    data = stream.read(length)
+    if len(data) < length:
+        parts = [data]
+        got = len(data)
+        while got < length:
+            chunk = stream.read(min(length - got, _CHUNK_SIZE))
+            if not chunk:
+                raise _Failure(400, "The request body ended before its Content-Length")
+            parts.append(chunk)
+            got += len(chunk)
+        data = b"".join(parts)
+    return bytes(data)
+
+
+def _read_to_end(stream: Any, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(_CHUNK_SIZE)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+
+
+def _too_large(limit: int) -> _Failure:
+    return _Failure(
+        413, f"The request body is larger than {limit} bytes", {"limit": limit}
+    )
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.partition(";")[0].strip().lower()
+
+
+class _Replay:
+    """``wsgi.input`` for a pass-through request whose start was peeked at:
+    the peeked bytes, then the rest of the original stream."""
+
+    def __init__(self, head: bytes, rest: Any, remaining: int | None) -> None:
+        self._head = head
+        self._rest = rest
+        self._remaining = remaining  # of ``rest``; None: read to its end
+
+    def _read_rest(self, size: int) -> bytes:
+        if self._remaining is None:
+            if size >= 0:
+                return bytes(self._rest.read(size))
+            return _read_to_end(self._rest, sys.maxsize)
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = bytes(self._rest.read(size)) if size else b""
+        self._remaining -= len(data)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes, all by default."""
+        size = -1 if size is None else size
+        head = self._head
+        if not head:
+            return self._read_rest(size)
+        if 0 <= size <= len(head):
+            self._head = head[size:]
+            return head[:size]
+        self._head = b""
+        return head + self._read_rest(size - len(head) if size >= 0 else -1)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line, of at most ``size`` bytes."""
+        size = -1 if size is None else size
+        head = self._head
+        if not head:
+            if self._remaining is not None and (size < 0 or size > self._remaining):
+                size = self._remaining
+            line = bytes(self._rest.readline(size)) if size else b""
+            if self._remaining is not None:
+                self._remaining -= len(line)
+            return line
+        end = head.find(b"\n") + 1 or len(head)
+        if 0 <= size < end:
+            end = size
+        line = head[:end]
+        self._head = head[end:]
+        if line.endswith(b"\n") or self._head or len(line) == size:
+            return line
+        return line + self.readline(size - len(line) if size >= 0 else -1)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        """Read the remaining lines."""
+        lines = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def close(self) -> None:
+        """Nothing to close: the server owns the original stream."""
+
+
+class _Bounded:
+    """A stream that refuses to yield more than ``limit`` bytes in all (413)."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self._stream = stream
+        self._left = limit
+        self._limit = limit
+
+    def _count(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise _too_large(self._limit)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return self._count(_read_to_end(self._stream, self._limit))
+        return self._count(bytes(self._stream.read(size)))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._count(
+            bytes(self._stream.readline(size if size >= 0 else _CHUNK_SIZE))
+        )
+
+
+# -- Security ---------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _normal_host(host: str, scheme: str) -> str:
+    """``host[:port]`` lowercased, without the scheme's default port."""
+    host = host.strip().lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default and host.endswith(":" + default) and not host.endswith("]"):
+        host = host[: -len(default) - 1]
+    return host
+
+
+def _origin_pattern(pattern: str) -> Callable[[str], bool]:
+    """A matcher for one ``allowed_origins`` entry: a host with optional port,
+    whose leftmost label may be ``*`` (one label) or ``**`` (one or more)."""
+    scheme, found, rest = pattern.partition("://")
+    host = _normal_host(rest if found else pattern, scheme if found else "")
+    first, dot, tail = host.partition(".")
+    if "*" in tail or (first not in ("*", "**") and "*" in first):
+        raise ValueError(
+            f"allowed_origins: only the leftmost label may be a wildcard: {pattern!r}"
+        )
+    if first == "*":
+        regex = r"[^.:]+" + re.escape(dot + tail)
+    elif first == "**":
+        regex = r"[^.:]+(?:\.[^.:]+)*" + re.escape(dot + tail)
+    else:
+        return host.__eq__
+    return re.compile(regex).fullmatch  # type: ignore[return-value]
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# -- ServerActions ----------------------------------------------------------
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class ServerActions:
+    """WSGI middleware that answers action calls and passes everything else
+    to ``app``.
+
+    ::
+
+        app = serveract.ServerActions(flask_app, secret=os.environ["SECRET"])
+        waitress.serve(app, host="127.0.0.1", port=8080)
+
+    :param app: the wrapped WSGI application.
+    :param registry: the actions served; the default registry if omitted.
+    :param secret: key (str or bytes, or a list whose first item signs and all
+        verify, for rotation) for signing values bound into forms; defaults to
+        the ``SERVERACT_SECRET`` environment variable.
+    :param allowed_origins: other hosts allowed to call actions, e.g.
+        ``["app.example.com", "*.example.com", "localhost:3000"]``.
+    :param max_body_size: largest request body an action call may send.
+    :param header: the request header naming the action of a header call.
+    :param field: the form field naming the action of a form call.
+    :param client_path: where the browser client script is served.
+    :param context: called with the environ, returns a context manager every
+        action call runs inside (``lambda environ: app.request_context(environ)``).
+    :param debug: put exception text and traceback in 500 answers.
+    :param trusted_proxy: trust ``X-Forwarded-Host`` for the same-origin check
+        (only behind a proxy that sets it).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        registry: Registry | None = None,
+        *,
+        secret: str | bytes | Sequence[str | bytes] | None = None,
+        allowed_origins: Iterable[str] = (),
+        max_body_size: int = 1048576,
+        header: str = "Serveract-Action",
+        field: str = "$action",
+        client_path: str = "/serveract.js",
+        context: Callable[[WSGIEnvironment], AbstractContextManager[Any]] | None = None,
+        debug: bool = False,
+        trusted_proxy: bool = False,
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be a WSGI application, not {app!r}")
+        if registry is not None and not isinstance(registry, Registry):
+            raise TypeError(f"registry must be a serveract.Registry, not {registry!r}")
+        if (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 0
+        ):
+            raise ValueError(
+                f"max_body_size must be a non-negative int, not {max_body_size!r}"
+            )
+        if not header or not field or not client_path.startswith("/"):
+            raise ValueError(
+                "header and field must be non-empty, client_path must start with /"
+            )
+        if isinstance(allowed_origins, str):
+            raise TypeError("allowed_origins must be a list of hosts, not one string")
+        if context is not None and not callable(context):
+            raise TypeError("context must be callable: environ -> context manager")
+        self.app = app
+        self.registry = _default_registry if registry is None else registry
+        self.max_body_size = max_body_size
+        self.header = header
+        self.field = field
+        self.client_path = client_path
+        self.context = context
+        self.debug = debug
+        self.trusted_proxy = trusted_proxy
+        self._header_key = "HTTP_" + header.upper().replace("-", "_")
+        self._origin_matchers = [_origin_pattern(p) for p in allowed_origins]
+        # What a form's first bytes look like when it names an action: the
+        # field urlencoded (browsers write $ as %24), or a multipart part header.
+        quoted = quote_plus(field, safe="*").encode()
+        self._form_markers = (field.encode() + b"=", quoted + b"=")
+        self._part_marker = f'name="{field}"'.encode()
+        if secret is None:
+            secret = os.environ.get("SERVERACT_SECRET") or None
+        if secret is None:
+            keys: list[bytes] = []
+        elif isinstance(secret, (str, bytes)):
+            keys = [_key_bytes(secret)]
+        else:
+            keys = [_key_bytes(s) for s in secret]
+        if any(not key for key in keys):
+            raise ValueError("secret must not be empty")
+        self._keys = keys
+        script = _CLIENT_SCRIPT.replace('"__SERVERACT_HEADER__"', json.dumps(header))
+        self._script = script.replace(
+            '"__SERVERACT_FIELD__"', json.dumps(field)
+        ).encode()
+        self._script_etag = '"' + hashlib.sha256(self._script).hexdigest()[:20] + '"'
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        name = environ.get(self._header_key)
+        if name is not None:
+            return self._header_call(environ, start_response, name)
+        method = environ.get("REQUEST_METHOD")
+        if method == "POST":
+            media = _media_type(environ.get("CONTENT_TYPE", ""))
+            if media in _FORM_TYPES:
+                return self._maybe_form_call(environ, start_response, media)
+        elif method in ("GET", "HEAD") and environ.get("PATH_INFO") == self.client_path:
+            return self._serve_script(environ, start_response)
+        return self.app(environ, start_response)
+
+    def hidden_field(self, name: str, **bound: Any) -> _Markup:
+        """The hidden input(s) naming action ``name``, with values ``bound``
+        signed so the browser cannot change them (Next.js's ``action.bind``).
+
+        ::
+
+            {{ actions.hidden_field("delete_todo", todo_id=todo.id) }}
+
+        The action receives ``todo_id`` with its JSON type; a changed,
+        foreign or other-action signature is refused with 400.
+
+        :raises KeyError: no action ``name`` is registered.
+        :raises RuntimeError: values are bound but no secret is configured.
+        """
+        if name not in self.registry:
+            raise KeyError(f"no action named {name!r} is registered")
+        markup = _hidden_input(self.field, name)
+        if bound:
+            if not self._keys:
+                raise RuntimeError(
+                    "binding values into a form needs a secret: pass "
+                    "ServerActions(..., secret=...) or set SERVERACT_SECRET"
+                )
+            markup += _hidden_input(_BOUND_FIELD, self._sign(name, bound))
+        return _Markup(markup)
+
+    # -- routing branches
+
+    def _header_call(
+        self, environ: WSGIEnvironment, start_response: StartResponse, name: str
+    ) -> Iterable[bytes]:
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise _Failure(
+                    405, "Actions are called with POST", headers=[("Allow", "POST")]
+                )
+            if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
+                self._check_origin(environ)
+            found = self.registry._actions.get(name)
+            if found is None:
+                raise _Failure(404, f"No action named {name!r}")
+            action = found.prepared()
+            needs_request = action.wants_request or self.context is not None
+            content_type = environ.get("CONTENT_TYPE", "")
+            media = _media_type(content_type) if content_type else ""
+            if media in _FORM_TYPES:
+                fields = self._read_form(environ, media, b"", needs_request)
+                bound = self._verify_bound(name, fields.get(_BOUND_FIELD))
+                request = self._request_factory(environ)
+                args, kwargs = action.bind_form(
+                    fields, bound, request, self._skip_fields
+                )
+            else:
+                body = self._read_body(environ)
+                if needs_request:
+                    _replace_body(environ, body)
+                if not body:
+                    payload: Any = []
+                elif media == "application/json" or not media:
+                    payload = _decode_json(body)
+                else:
+                    raise _Failure(
+                        415,
+                        f"Cannot decode {media}: send application/json or a form",
+                    )
+                args, kwargs = action.bind_json(payload, self._request_factory(environ))
+            value = self._invoke(action, environ, args, kwargs)
+        except _Failure as failure:
+            return self._answer_error(start_response, failure)
+        return self._answer_value(environ, start_response, name, value)
+
+    def _maybe_form_call(
+        self, environ: WSGIEnvironment, start_response: StartResponse, media: str
+    ) -> Iterable[bytes]:
+        try:
+            length = _content_length(environ)
+        except _Failure:
+            return self.app(environ, start_response)  # not ours to judge
+        if length == 0:
+            return self.app(environ, start_response)
+        stream = environ["wsgi.input"]
+        want = _PEEK_SIZE if length is None else min(length, _PEEK_SIZE)
+        head = stream.read(want)
+        while len(head) < want:  # a short read: the server returned part of it
+            more = stream.read(want - len(head))
+            if not more:
+                break
+            head += more
+        if not self._names_action(head, media, environ.get("CONTENT_TYPE", "")):
+            if length is not None and len(head) >= length:
+                environ["wsgi.input"] = io.BytesIO(head)
+            else:
+                rest = None if length is None else length - len(head)
+                environ["wsgi.input"] = _Replay(head, stream, rest)
+            return self.app(environ, start_response)
+        return self._form_call(environ, start_response, media, head)
+
+    def _form_call(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        media: str,
+        head: bytes,
+    ) -> Iterable[bytes]:
+        try:
+            self._check_origin(environ)
+            fields = self._read_form(environ, media, head, True)
+            names = fields.get(self.field)
+            name = names[-1] if names else None  # a submitter button's value is last
+            if not isinstance(name, str):
+                raise _Failure(400, f"The {self.field} field must be text")
+            found = self.registry._actions.get(name)
+            if found is None:
+                raise _Failure(404, f"No action named {name!r}")
+            action = found.prepared()
+            bound = self._verify_bound(name, fields.get(_BOUND_FIELD))
+        except _Failure as failure:
+            return self._answer_error(start_response, failure)
+        form: webob.multidict.MultiDict[str, str] = webob.multidict.MultiDict(
+            (key, value)
+            for key, values in fields.items()
+            if key not in self._skip_fields
+            for value in values
+            if isinstance(value, str)
+        )
+        try:
+            args, kwargs = action.bind_form(
+                fields, bound, self._request_factory(environ), self._skip_fields
+            )
+            value = self._invoke(action, environ, args, kwargs)
+        except _Failure as failure:
+            outcome = _Result(name, False, None, failure, form)
+        else:
+            if isinstance(value, redirect):
+                target = html.escape(value.url)
+                body = f'<a href="{target}">{target}</a>'.encode()
+                return _answer(
+                    start_response,
+                    _status_line(value.status),
+                    body,
+                    [("Location", value.url)],
+                    "text/html; charset=utf-8",
+                )
+            if isinstance(value, webob.Response):
+                return value(environ, start_response)
+            outcome = _Result(name, True, value, None, form)
+        return self._render(environ, start_response, outcome)
+
+    def _render(
+        self, environ: WSGIEnvironment, start_response: StartResponse, outcome: _Result
+    ) -> Iterable[bytes]:
+        """Have the wrapped app render the same URL as a GET, with the outcome."""
+        get = {k: v for k, v in environ.items() if not k.startswith("webob.")}
+        get.pop("CONTENT_TYPE", None)
+        get.pop("CONTENT_LENGTH", None)
+        get["REQUEST_METHOD"] = "GET"
+        get["wsgi.input"] = io.BytesIO(b"")
+        get[_RESULT_KEY] = environ[_RESULT_KEY] = outcome
+
+        def start_no_store(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            # The page shows one user's outcome: no cache may keep it.
+            headers = [(k, v) for k, v in headers if k.lower() != "cache-control"]
+            headers.append(("Cache-Control", "no-store"))
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        return self.app(get, start_no_store)
+
+    def _serve_script(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        headers = [("ETag", self._script_etag), ("Cache-Control", "no-cache")]
+        tags = environ.get("HTTP_IF_NONE_MATCH", "")
+        if tags and (
+            tags.strip() == "*"
+            or self._script_etag
+            in (t.strip().removeprefix("W/") for t in tags.split(","))
+        ):
+            start_response("304 Not Modified", headers)
+            return [b""]
+        headers += [
+            ("Content-Type", "text/javascript; charset=utf-8"),
+            ("Content-Length", str(len(self._script))),
+        ]
+        start_response("200 OK", headers)
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [self._script]
+
+    # -- helpers of the branches
+
+    @property
+    def _skip_fields(self) -> tuple[str, ...]:
+        return (self.field, _BOUND_FIELD)
+
+    def _names_action(self, head: bytes, media: str, content_type: str) -> bool:
+        if media == "multipart/form-data":
+            # The boundary never occurs inside a part's data, so each
+            # delimiter found starts a part header, which is searched for the
+            # field's name up to the blank line ending it.
+            boundary = cgi.parse_header(content_type)[1].get("boundary", "")
+            if not boundary or not boundary.isascii():
+                return False
+            delimiter = b"--" + boundary.encode()
+            start = head.find(delimiter)
+            while start >= 0:
+                end = head.find(b"\r\n\r\n", start)
+                if end < 0:
+                    return False
+                if self._part_marker in head[start:end]:
+                    return True
+                start = head.find(delimiter, end)
+            return False
+        if head.startswith(self._form_markers):
+            return True
+        return any(b"&" + marker in head for marker in self._form_markers)
+
+    def _read_body(self, environ: WSGIEnvironment) -> bytes:
+        length = _content_length(environ)
+        if length is None:
+            return _read_to_end(environ["wsgi.input"], self.max_body_size)
+        if length > self.max_body_size:
+            raise _too_large(self.max_body_size)
+        return _read_exactly(environ["wsgi.input"], length) if length else b""
+
+    def _read_form(
+        self, environ: WSGIEnvironment, media: str, head: bytes, keep: bool
+    ) -> dict[str, list[Any]]:
+        """Fields of a form body (name → values in order), of which ``head``
+        was already read. With ``keep`` the body stays readable for the
+        action's request and the framework context."""
+        length = _content_length(environ)
+        if length is not None and length > self.max_body_size:
+            raise _too_large(self.max_body_size)
+        stream: Any = environ["wsgi.input"]
+        if head:
+            rest = None if length is None else length - len(head)
+            stream = _Replay(head, stream, rest)
+        fields: dict[str, list[Any]] = {}
+        if media == "application/x-www-form-urlencoded":
+            if length is None:
+                body = _read_to_end(stream, self.max_body_size)
+            else:
+                body = _read_exactly(stream, length)
+            if keep:
+                _replace_body(environ, body)
+            try:
+                pairs = parse_qsl(
+                    body.decode("utf-8"),
+                    keep_blank_values=True,
+                    errors="strict",
+                    max_num_fields=_MAX_FIELDS,
+                )
+            except UnicodeDecodeError:
+                raise _Failure(400, "The form body is not valid UTF-8") from None
+            except ValueError:
+                raise _Failure(
+                    413, f"The form has more than {_MAX_FIELDS} fields"
+                ) from None
+            for key, value in pairs:
+                fields.setdefault(key, []).append(value)
+            return fields
+        stream = _Bounded(stream, self.max_body_size)
+        if keep:
+            # Spool the body once (memory, or a temporary file past 1 MiB) so
+            # the action's request and the framework can read it again.
+            spool = _spool(stream)
+            environ["wsgi.input"] = spool
+            environ["CONTENT_LENGTH"] = str(spool.seek(0, io.SEEK_END))
+            spool.seek(0)
+            stream = spool
+            length = int(environ["CONTENT_LENGTH"])
+        fs_environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": environ["CONTENT_TYPE"]}
+        if length is not None:
+            fs_environ["CONTENT_LENGTH"] = str(length)
+        try:
+            parsed = cgi.FieldStorage(
+                fp=stream,
+                environ=fs_environ,
+                keep_blank_values=True,
+                encoding="utf-8",
+                max_num_fields=_MAX_FIELDS,
+            )
+        except ValueError as error:
+            if "Max number of fields" in str(error):
+                raise _Failure(
+                    413, f"The form has more than {_MAX_FIELDS} fields"
+                ) from None
+            raise _Failure(400, f"Malformed multipart body: {error}") from None
+        if keep:
+            stream.seek(0)
+        for part in parsed.list or ():
+            if part.name is None:
+                continue
+            item: Any
+            if part.filename:
+                item = _Upload(part)
+            elif part.filename is not None:
+                item = ""  # a file input left empty: the browser sends filename=""
+            else:
+                item = part.value
+                if isinstance(item, bytes):
+                    item = item.decode("utf-8", "replace")
+            fields.setdefault(part.name, []).append(item)
+        return fields
+
+    def _request_factory(self, environ: WSGIEnvironment) -> Callable[[], webob.Request]:
+        return lambda: webob.Request(environ)
+
+    def _check_origin(self, environ: WSGIEnvironment) -> None:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None:
+            if origin == "null":
+                raise _Failure(
+                    403, "Cross-site action calls are refused (Origin: null)"
+                )
+            scheme, _, rest = origin.partition("://")
+            host = _normal_host(rest, scheme.lower())
+            if any(match(host) for match in self._origin_matchers):
+                return
+            if (
+                host == self._request_host(environ)
+                and environ.get("HTTP_SEC_FETCH_SITE") != "cross-site"
+            ):
+                return
+            raise _Failure(
+                403, f"Cross-site action calls are refused (Origin: {origin})"
+            )
+        if environ.get("HTTP_SEC_FETCH_SITE") == "cross-site":
+            raise _Failure(403, "Cross-site action calls are refused (Sec-Fetch-Site)")
+
+    def _request_host(self, environ: WSGIEnvironment) -> str:
+        scheme = environ.get("wsgi.url_scheme", "http")
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST") if self.trusted_proxy else None
+        if forwarded:
+            return _normal_host(forwarded.split(",")[0], scheme)
+        host = environ.get("HTTP_HOST")
+        if not host:
+            host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        return _normal_host(host, scheme)
+
+    def _sign(self, name: str, bound: dict[str, Any]) -> str:
+        payload = _b64encode(_encode_json(bound))
+        return payload + "." + _b64encode(self._mac(self._keys[0], name, payload))
+
+    @staticmethod
+    def _mac(key: bytes, name: str, payload: str) -> bytes:
+        message = _SIGNATURE_SALT + name.encode() + b"\x00" + payload.encode()
+        return hmac.new(key, message, hashlib.sha256).digest()
+
+    def _verify_bound(self, name: str, tokens: list[Any] | None) -> dict[str, Any]:
+        """The values bound by a token signed for action ``name``; 400 if a
+        token is there but none is valid for it."""
+        if not tokens:
+            return {}
+        for token in tokens:
+            if not isinstance(token, str) or not token.isascii():
+                continue
+            payload, _, signature = token.partition(".")
+            try:
+                given = _b64decode(signature)
+            except ValueError:
+                continue
+            if any(
+                hmac.compare_digest(self._mac(k, name, payload), given)
+                for k in self._keys
+            ):
+                bound = json.loads(_b64decode(payload))
+                if isinstance(bound, dict):
+                    return bound
+        raise _Failure(
+            400, f"The bound values of this form are not signed for {name!r}"
+        )
+
+    def _invoke(
+        self,
+        action: _Action,
+        environ: WSGIEnvironment,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Call the action (inside ``context``); failures become ``_Failure``."""
+        try:
+            if self.context is None:
+                value = action.func(*args, **kwargs)
+                if action.is_async or inspect.iscoroutine(value):
+                    value = _run_coroutine(value)
+            else:
+                with self.context(environ):
+                    value = action.func(*args, **kwargs)
+                    if action.is_async or inspect.iscoroutine(value):
+                        value = _run_coroutine(value)
+        except redirect as target:
+            return target
+        except ActionError as error:
+            raise _Failure(
+                error.status, error.message, error.data, "action_error"
+            ) from None
+        except Exception as error:
+            error_id = secrets.token_hex(6)
+            logger.exception("action %r failed (error id %s)", action.name, error_id)
+            message = f"The action failed unexpectedly (error id {error_id})"
+            data: dict[str, Any] = {"error_id": error_id}
+            if self.debug:
+                import traceback
+
+                message = f"{type(error).__name__}: {error} (error id {error_id})"
+                data["traceback"] = traceback.format_exc()
+            raise _Failure(500, message, data) from None
+        return value
+
+    # -- answers
+
+    def _answer_value(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        name: str,
+        value: Any,
+    ) -> Iterable[bytes]:
+        if isinstance(value, redirect):
+            headers = [("Serveract-Redirect", value.url)]
+            if "HTTP_HX_REQUEST" in environ:
+                headers.append(("HX-Redirect", value.url))
+            return _answer(
+                start_response, "200 OK", _encode_json({"redirect": value.url}), headers
+            )
+        if isinstance(value, webob.Response):
+            value.cache_control = "no-store"
+            return value(environ, start_response)
+        if hasattr(value, "__html__"):
+            body = str(value.__html__()).encode()
+            return _answer(
+                start_response, "200 OK", body, (), "text/html; charset=utf-8"
+            )
+        try:
+            body = _encode_json(value)
+        except (TypeError, ValueError, RecursionError) as error:
+            error_id = secrets.token_hex(6)
+            logger.error(
+                "action %r returned a value that cannot be encoded as JSON "
+                "(error id %s): %s: %s",
+                name,
+                error_id,
+                type(error).__name__,
+                error,
+            )
+            failure = _Failure(
+                500,
+                f"The action's answer could not be encoded (error id {error_id})",
+                {"error_id": error_id},
+            )
+            return self._answer_error(start_response, failure)
+        return _answer(start_response, "200 OK", body)
+
+    @staticmethod
+    def _answer_error(
+        start_response: StartResponse, failure: _Failure
+    ) -> Iterable[bytes]:
+        try:
+            body = _encode_json({"error": failure.as_json()})
+        except (TypeError, ValueError, RecursionError):
+            logger.error("ActionError data cannot be encoded as JSON: %r", failure.data)
+            body = _encode_json({"error": {**failure.as_json(), "data": None}})
+        return _answer(
+            start_response, _status_line(failure.status), body, failure.headers
+        )
+
+
+def _key_bytes(secret: str | bytes) -> bytes:
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+
+def _replace_body(environ: WSGIEnvironment, body: bytes) -> None:
+    """Make an already-read body readable again by the action's request."""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ["webob.is_body_seekable"] = True
+
+
+def _spool(stream: Any) -> Any:
+    import tempfile
+
+    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - returned
+    while chunk := stream.read(_CHUNK_SIZE):
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+# -- Answers ----------------------------------------------------------------
+
+
+def _encode_default(value: Any) -> Any:
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)  # a string keeps every digit of a Decimal
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = json.JSONEncoder(default=_encode_default, separators=(",", ":"))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _encode_json(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode("ascii")
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        payload = _DECODER.decode(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _Failure(400, "The request body is not valid UTF-8") from None
+    except RecursionError:
+        raise _Failure(400, "The JSON body is nested too deeply") from None
+    except ValueError as error:  # includes integers too long to convert
+        raise _Failure(400, f"The request body is not valid JSON: {error}") from None
+    if type(payload) is not list and type(payload) is not dict:
+        raise _Failure(
+            400, "The JSON body must be an array (positional) or an object (keywords)"
+        )
+    if body.count(b"[") + body.count(b"{") > _MAX_DEPTH:
+        _check_depth(payload)
+    return payload
+
+
+def _check_depth(value: Any) -> None:
+    level = [value]
+    for _ in range(_MAX_DEPTH):
+        level = [
+            child
+            for item in level
+            if isinstance(item, (list, dict))
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return
+    if any(isinstance(item, (list, dict)) and item for item in level):
+        raise _Failure(400, f"The JSON body is nested deeper than {_MAX_DEPTH} levels")
+
+
+_STATUS_LINES: dict[int, str] = {}
+
+
+def _status_line(status: int) -> str:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error" if status >= 400 else "Redirect"
+        line = _STATUS_LINES[status] = f"{status} {phrase}"
+    return line
+
+
+def _answer(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    headers: Iterable[tuple[str, str]] = (),
+    content_type: str = "application/json",
+) -> list[bytes]:
+    start_response(
+        status,
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            *headers,
+        ],
+    )
+    return [body]
+
+
+# -- hidden_field -----------------------------------------------------------
+
+
+class _Markup(str):
+    """Markup that templates (Jinja2, Django, Chameleon, Mako) insert as is."""
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def _hidden_input(name: str, value: str) -> str:
+    return (
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+    )
+
+
+def hidden_field(name: str) -> _Markup:
+    """The hidden ``<input>`` naming action ``name``, for any template.
+
+    Put it first in the form: it is how a form posted without JavaScript is
+    recognised. ``str()`` of it is the markup; it has ``__html__``, so Jinja2
+    and Django insert it unescaped. For values the browser may not change,
+    use :meth:`ServerActions.hidden_field`.
+
+    >>> str(hidden_field("add_todo"))
+    '<input type="hidden" name="$action" value="add_todo">'
+    """
+    return _Markup(_hidden_input("$action", name))
+
+
+# -- Browser client ---------------------------------------------------------
+#
+# Served at ``client_path``. The middleware replaces the quoted placeholders
+# "__SERVERACT_HEADER__" and "__SERVERACT_FIELD__" (quotes included) with the
+# configured header and field names as JSON strings.
+
+_CLIENT_SCRIPT = r"""/* serveract client: placeholder until the browser client lands */
+(function () {
+  "use strict";
+  var HEADER = "__SERVERACT_HEADER__", FIELD = "__SERVERACT_FIELD__";
+  window.serveract = {header: HEADER, field: FIELD};
+})();
+"""
