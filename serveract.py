@@ -395,6 +395,7 @@ class _Upload:
         self.filename: str = part.filename or ""
         self.content_type: str = part.type or "application/octet-stream"
         self.file: typing.BinaryIO = part.file  # type: ignore[assignment]
+        self._part = part  # a FieldStorage closes its file when collected
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all by default)."""
@@ -805,8 +806,8 @@ class _Action:
         self.func = func
         self.is_async = inspect.iscoroutinefunction(func)
         self._prepared = False
-        # A hint naming something defined later in the module is resolved on
-        # the first call instead (and a failure then is logged as a 500).
+        # A hint naming something defined later in the module is resolved
+        # when the middleware is built (or on the first call, if later).
         with contextlib.suppress(NameError):
             self._prepare()
 
@@ -844,7 +845,13 @@ class _Action:
 
     def prepared(self) -> _Action:
         if not self._prepared:
-            self._prepare()
+            try:
+                self._prepare()
+            except NameError as error:
+                raise TypeError(
+                    f"action {self.name!r}: a type hint names something undefined: "
+                    f"{error}"
+                ) from None
         return self
 
     def bind_json(
@@ -1247,6 +1254,8 @@ class ServerActions:
             raise TypeError("context must be callable: environ -> context manager")
         self.app = app
         self.registry = _default_registry if registry is None else registry
+        for known in self.registry._actions.values():
+            known.prepared()  # hints that named later definitions resolve now
         self.max_body_size = max_body_size
         self.header = header
         self.field = field
@@ -1922,10 +1931,128 @@ def hidden_field(name: str) -> _Markup:
 # "__SERVERACT_HEADER__" and "__SERVERACT_FIELD__" (quotes included) with the
 # configured header and field names as JSON strings.
 
-_CLIENT_SCRIPT = r"""/* serveract client: placeholder until the browser client lands */
-(function () {
+_CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the page.
+ *
+ *   const sum = await serveract.call("add", 2, 3);        // positional
+ *   const user = await serveract.callWith("users.create", {name: "Ada"});  // keywords
+ *
+ * Forms holding the hidden "$action" field submit over fetch (no reload) and
+ * dispatch "serveract:result" or "serveract:error" on the form.
+ */
+(() => {
   "use strict";
-  var HEADER = "__SERVERACT_HEADER__", FIELD = "__SERVERACT_FIELD__";
-  window.serveract = {header: HEADER, field: FIELD};
+  // The middleware writes its configured names over these placeholders.
+  const HEADER = "__SERVERACT_HEADER__";
+  const FIELD = "__SERVERACT_FIELD__";
+  // Calls go back to the URL this script came from: the middleware that
+  // served it answers header calls on any path it wraps.
+  const script = document.currentScript;
+  const endpoint = (script && script.src) || location.href.split("#")[0];
+
+  function failure(status, error) {
+    const err = new Error(error.message || `HTTP ${status}`);
+    err.name = "ServeractError";
+    err.status = status;
+    err.type = error.type || "HTTPError";
+    err.data = error.data === undefined ? null : error.data;
+    return err;
+  }
+
+  // One round trip: resolves to {value} or {redirect}, rejects with failure().
+  async function send(url, name, body, headers) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: Object.assign({[HEADER]: name, Accept: "application/json"}, headers),
+        body,
+      });
+    } catch (err) {
+      throw failure(0, {type: "NetworkError", message: err.message});
+    }
+    const redirect = response.headers.get("Serveract-Redirect");
+    if (redirect) return {redirect};
+    const json = /json/i.test(response.headers.get("Content-Type") || "");
+    let payload;
+    try {
+      // An action may answer HTML (a value with __html__): that comes as text.
+      payload = json ? await response.json() : await response.text();
+    } catch (err) {
+      throw failure(response.status, {message: `Unreadable answer: ${err.message}`});
+    }
+    if (response.ok) return {value: payload};
+    // A proxy's own error page has no JSON error body.
+    const error = json && payload && payload.error;
+    throw failure(response.status, error || {message: `${response.status} ${response.statusText}`});
+  }
+
+  async function callJSON(name, args) {
+    const headers = {"Content-Type": "application/json"};
+    const answer = await send(endpoint, name, JSON.stringify(args), headers);
+    if (answer.redirect) {
+      location.assign(answer.redirect);
+      return new Promise(() => {}); // the page is going away: run nothing after the call
+    }
+    return answer.value;
+  }
+
+  /** Call action `name` with positional arguments; resolves to its return value. */
+  function call(name, ...args) {
+    return callJSON(name, args);
+  }
+
+  /** Call action `name` with keyword arguments taken from one plain object. */
+  function callWith(name, kwargs) {
+    return callJSON(name, kwargs || {});
+  }
+
+  const pending = new WeakSet();
+
+  function formData(form, submitter) {
+    const data = new FormData(form);
+    // The clicked button goes last, as without JavaScript, where it follows the
+    // hidden field: so <button name="$action" value="other"> picks the action.
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    return data;
+  }
+
+  async function submit(form, submitter, name, data) {
+    const url = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
+    const buttons = Array.from(form.elements).filter(
+      (el) => (el.type === "submit" || el.type === "image") && !el.disabled);
+    pending.add(form);
+    form.setAttribute("aria-busy", "true");
+    buttons.forEach((button) => { button.disabled = true; });
+    let type = "serveract:result";
+    let detail;
+    try {
+      const answer = await send(url, name, data);
+      if (answer.redirect) return location.assign(answer.redirect);
+      detail = answer.value;
+    } catch (err) {
+      type = "serveract:error";
+      detail = err;
+    } finally {
+      pending.delete(form);
+      form.removeAttribute("aria-busy");
+      buttons.forEach((button) => { button.disabled = false; });
+    }
+    form.dispatchEvent(new CustomEvent(type, {bubbles: true, detail}));
+  }
+
+  // Delegated, so forms added to the page later are enhanced too; a handler
+  // that already cancelled the submission (htmx, validation) keeps it.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    const data = formData(form, event.submitter);
+    const name = data.getAll(FIELD).pop();
+    if (name === undefined) return;
+    event.preventDefault();
+    if (!pending.has(form)) submit(form, event.submitter, name, data);
+  });
+
+  window.serveract = {call, callWith, header: HEADER, field: FIELD};
 })();
 """
