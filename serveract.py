@@ -42,6 +42,7 @@ import inspect
 import io
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -90,6 +91,8 @@ _MAX_DEPTH = 64
 #: Most fields (parts) accepted in one form body.
 _MAX_FIELDS = 1000
 _RESULT_KEY = "serveract.result"
+#: Headers (cookies a framework ``context`` saved) added to an action's answer.
+_HEADERS_KEY = "serveract.response_headers"
 _BOUND_FIELD = "$bound"
 _SIGNATURE_SALT = b"serveract.bound\x00"
 
@@ -500,9 +503,11 @@ def _json_converter(hint: Any, where: str) -> Callable[[Any], Any]:
         def sequence(value: Any) -> Any:
             if not isinstance(value, list):
                 raise _Invalid("expected a list")
-            return build(
-                [_item(item, index, element) for index, element in enumerate(value)]
-            )
+            items = [_item(item, i, element) for i, element in enumerate(value)]
+            try:
+                return build(items)
+            except TypeError:  # a set of lists or objects: unhashable
+                raise _Invalid("expected a list of distinct simple values") from None
 
         return sequence
     if origin is tuple:
@@ -603,7 +608,10 @@ def _exact(kind: type) -> Callable[[Any], Any]:
 
 def _json_float(value: Any) -> float:
     if type(value) is float or type(value) is int:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal of hundreds of digits
+            raise _Invalid("expected a number") from None
     raise _Invalid("expected a number")
 
 
@@ -633,7 +641,10 @@ def _dataclass_converter(cls: type, where: str) -> Callable[[Any], Any]:
                 kwargs[name] = _item(convert, name, value[name])
             elif required:
                 raise _Invalid(f"[{name!r}]: required")
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError):  # refused by its __post_init__
+            raise _Invalid(f"expected a valid {cls.__name__}") from None
 
     return build
 
@@ -666,7 +677,9 @@ def _text_converter(hint: Any, where: str) -> Callable[[Any], Any]:
     parse: Callable[[str], Any]
     if hint is bool:
         parse = _parse_bool
-    elif hint in (int, float, decimal.Decimal, uuid.UUID):
+    elif hint in (float, decimal.Decimal):
+        parse = _finite(hint)
+    elif hint in (int, uuid.UUID):
         parse = typing.cast("Callable[[str], Any]", hint)
     elif hint in (datetime.datetime, datetime.date, datetime.time):
         parse = hint.fromisoformat
@@ -715,6 +728,24 @@ def _form_upload(value: Any) -> _Upload:
 
 def _form_bytes(value: Any) -> bytes:
     return value.read() if isinstance(value, _Upload) else str(value).encode()
+
+
+def _finite(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A parser for ``float`` or ``Decimal`` text refusing NaN and infinities:
+    NaN fails every comparison, so a check like ``amount > balance`` would
+    let it through."""
+
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if isinstance(value, decimal.Decimal):
+            finite = value.is_finite()
+        else:
+            finite = math.isfinite(value)
+        if not finite:
+            raise ValueError(text)
+        return value
+
+    return parse
 
 
 def _parse_bool(text: str) -> bool:
@@ -1120,28 +1151,33 @@ class _Replay:
 
 
 class _Bounded:
-    """A stream that refuses to yield more than ``limit`` bytes in all (413)."""
+    """A stream that refuses to yield more than ``limit`` bytes in all (413),
+    or to end before its declared ``length`` (400: a truncated body)."""
 
-    def __init__(self, stream: Any, limit: int) -> None:
+    def __init__(self, stream: Any, limit: int, length: int | None = None) -> None:
         self._stream = stream
         self._left = limit
         self._limit = limit
+        self._owed = length
 
-    def _count(self, data: bytes) -> bytes:
+    def _count(self, data: bytes, size: int) -> bytes:
         self._left -= len(data)
         if self._left < 0:
             raise _too_large(self._limit)
+        if self._owed is not None:
+            self._owed -= len(data)
+            if self._owed > 0 and (size < 0 or (size and not data)):
+                raise _Failure(400, "The request body ended before its Content-Length")
         return data
 
     def read(self, size: int = -1) -> bytes:
         if size < 0:
-            return self._count(_read_to_end(self._stream, self._limit))
-        return self._count(bytes(self._stream.read(size)))
+            return self._count(_read_to_end(self._stream, self._limit), size)
+        return self._count(bytes(self._stream.read(size)), size)
 
     def readline(self, size: int = -1) -> bytes:
-        return self._count(
-            bytes(self._stream.readline(size if size >= 0 else _CHUNK_SIZE))
-        )
+        size = size if size >= 0 else _CHUNK_SIZE
+        return self._count(bytes(self._stream.readline(size)), size)
 
 
 # -- Security ---------------------------------------------------------------
@@ -1290,16 +1326,16 @@ class ServerActions:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        name = environ.get(self._header_key)
-        if name is not None:
-            return self._header_call(environ, start_response, name)
-        method = environ.get("REQUEST_METHOD")
-        if method == "POST":
+        if self._header_key in environ:
+            return self._header_call(environ, start_response)
+        method = environ["REQUEST_METHOD"]
+        if method == "GET" or method == "HEAD":
+            if environ.get("PATH_INFO") == self.client_path:
+                return self._serve_script(environ, start_response)
+        elif method == "POST":
             media = _media_type(environ.get("CONTENT_TYPE", ""))
             if media in _FORM_TYPES:
                 return self._maybe_form_call(environ, start_response, media)
-        elif method in ("GET", "HEAD") and environ.get("PATH_INFO") == self.client_path:
-            return self._serve_script(environ, start_response)
         return self.app(environ, start_response)
 
     def hidden_field(self, name: str, **bound: Any) -> _Markup:
@@ -1331,8 +1367,11 @@ class ServerActions:
     # -- routing branches
 
     def _header_call(
-        self, environ: WSGIEnvironment, start_response: StartResponse, name: str
+        self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
+        if self.context is not None:
+            start_response = _with_context_headers(environ, start_response)
+        name = environ[self._header_key]
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise _Failure(
@@ -1406,6 +1445,8 @@ class ServerActions:
         media: str,
         head: bytes,
     ) -> Iterable[bytes]:
+        if self.context is not None:
+            start_response = _with_context_headers(environ, start_response)
         try:
             self._check_origin(environ)
             fields = self._read_form(environ, media, head, True)
@@ -1460,6 +1501,10 @@ class ServerActions:
         get["REQUEST_METHOD"] = "GET"
         get["wsgi.input"] = io.BytesIO(b"")
         get[_RESULT_KEY] = environ[_RESULT_KEY] = outcome
+        added = environ.get(_HEADERS_KEY, ())
+        cookies = [v for k, v in added if k.lower() == "set-cookie"]
+        if cookies:  # set inside the action: the page shows their effect
+            get["HTTP_COOKIE"] = _with_cookies(get.get("HTTP_COOKIE", ""), cookies)
 
         def start_no_store(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -1538,7 +1583,9 @@ class ServerActions:
         if length is not None and length > self.max_body_size:
             raise _too_large(self.max_body_size)
         stream: Any = environ["wsgi.input"]
-        if head:
+        # Bounded by Content-Length even with nothing peeked: a server's raw
+        # socket file blocks on a read past the end of the body.
+        if head or length is not None:
             rest = None if length is None else length - len(head)
             stream = _Replay(head, stream, rest)
         fields: dict[str, list[Any]] = {}
@@ -1565,7 +1612,7 @@ class ServerActions:
             for key, value in pairs:
                 fields.setdefault(key, []).append(value)
             return fields
-        stream = _Bounded(stream, self.max_body_size)
+        stream = _Bounded(stream, self.max_body_size, length)
         if keep:
             # Spool the body once (memory, or a temporary file past 1 MiB) so
             # the action's request and the framework can read it again.
@@ -1772,6 +1819,46 @@ class ServerActions:
         )
 
 
+def _with_context_headers(
+    environ: WSGIEnvironment, start_response: StartResponse
+) -> StartResponse:
+    """Give the call a fresh ``serveract.response_headers`` list, whose
+    headers go out with the answer: first, so that on a re-rendered page the
+    app's own cookies, set after the action's, win."""
+    added: list[tuple[str, str]] = []
+    environ[_HEADERS_KEY] = added
+
+    def start(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is None:
+            return start_response(status, [*added, *headers])
+        return start_response(status, [*added, *headers], exc_info)
+
+    return start
+
+
+def _with_cookies(header: str, set_cookies: list[str]) -> str:
+    """The ``Cookie`` header the browser sends once it stored ``set_cookies``."""
+    jar = dict(
+        pair.strip().partition("=")[::2] for pair in header.split(";") if "=" in pair
+    )
+    for set_cookie in set_cookies:
+        pair, *attributes = set_cookie.split(";")
+        name, _, value = pair.strip().partition("=")
+        expired = any(
+            key.strip().lower() == "max-age"
+            and age.strip().lstrip("-").isdigit()
+            and int(age) <= 0
+            for key, _, age in (a.partition("=") for a in attributes)
+        )
+        if expired:
+            jar.pop(name, None)
+        else:
+            jar[name] = value
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
 def _key_bytes(secret: str | bytes) -> bytes:
     return secret.encode() if isinstance(secret, str) else bytes(secret)
 
@@ -1820,7 +1907,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# 1e999 would decode to infinity: refused like the NaN and Infinity literals.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite(float))
 
 
 def _encode_json(value: Any) -> bytes:
@@ -1925,6 +2013,101 @@ def hidden_field(name: str) -> _Markup:
     return _Markup(_hidden_input("$action", name))
 
 
+# -- Command line -----------------------------------------------------------
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m serveract [--host H] [--port P] [--threads N] [--list] module:app``
+
+    Imports ``app`` from ``module`` (the current directory first on the path,
+    as ``waitress-serve`` does), wraps it in :class:`ServerActions` unless it
+    (or a Flask app's ``wsgi_app``) already is one, and serves it with waitress.
+    """
+    import argparse
+    import functools
+
+    parser = argparse.ArgumentParser(
+        prog="python -m serveract", description="Serve a WSGI app and its actions."
+    )
+    parser.add_argument("app", metavar="module:app", help="e.g. myproject.web:app")
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="default: 8080")
+    parser.add_argument("--threads", type=int, default=4, help="default: 4")
+    parser.add_argument(
+        "--list", action="store_true", help="print the actions with their signatures"
+    )
+    args = parser.parse_args(argv)
+    module_name, _, attribute = args.app.partition(":")
+    if not module_name or not attribute:
+        parser.error(f"expected module:app, not {args.app!r}")
+    if not 0 <= args.port <= 65535 or args.threads < 1:
+        parser.error("the port must be 0-65535 and threads at least 1")
+
+    def fail(message: str) -> int:
+        print(f"python -m serveract: error: {message}", file=sys.stderr)
+        return 1
+
+    # Under ``python -m`` this file runs as ``__main__``, but the app imports
+    # ``serveract``: that module's ServerActions and registry are the real ones.
+    import serveract
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        return fail(f"cannot import {module_name!r}: {error}")
+    try:
+        app: Any = functools.reduce(getattr, attribute.split("."), module)
+    except AttributeError:
+        return fail(f"module {module_name!r} has no attribute {attribute!r}")
+    if not callable(app):
+        return fail(f"{args.app} is not a WSGI application")
+    actions: serveract.ServerActions
+    if isinstance(app, serveract.ServerActions):
+        actions = app
+    elif isinstance(getattr(app, "wsgi_app", None), serveract.ServerActions):
+        actions = app.wsgi_app  # Flask's way: app.wsgi_app = ServerActions(...)
+    else:
+        app = actions = serveract.ServerActions(app)
+    if args.list:
+        for name in actions.registry:
+            func = actions.registry.get(name)
+            if func is None:
+                continue
+            try:
+                signature = inspect.signature(func, eval_str=True)
+            except NameError:  # a hint imported only under TYPE_CHECKING
+                signature = inspect.signature(func)
+            prefix = "async " if inspect.iscoroutinefunction(func) else ""
+            print(f"{prefix}{name}{signature}")
+        return 0
+    try:
+        from waitress.server import create_server
+    except ImportError:
+        return fail("serving needs waitress: pip install waitress")
+    try:
+        server = create_server(
+            app, host=args.host, port=args.port, threads=args.threads
+        )
+    except OSError as error:
+        reason = error.strerror or error
+        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
+    logging.basicConfig(level=logging.INFO)
+    server.print_listen("Serving on http://{}:{}/")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
+
+
 # -- Browser client ---------------------------------------------------------
 #
 # Served at ``client_path``. The middleware replaces the quoted placeholders
@@ -1953,7 +2136,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     const err = new Error(error.message || `HTTP ${status}`);
     err.name = "ServeractError";
     err.status = status;
-    err.type = error.type || "HTTPError";
+    err.type = error.type || "http_error";
     err.data = error.data === undefined ? null : error.data;
     return err;
   }
@@ -1969,7 +2152,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
         body,
       });
     } catch (err) {
-      throw failure(0, {type: "NetworkError", message: err.message});
+      throw failure(0, {type: "network_error", message: err.message});
     }
     const redirect = response.headers.get("Serveract-Redirect");
     if (redirect) return {redirect};
@@ -2038,7 +2221,10 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
       form.removeAttribute("aria-busy");
       buttons.forEach((button) => { button.disabled = false; });
     }
-    form.dispatchEvent(new CustomEvent(type, {bubbles: true, detail}));
+    // A form replaced while its call was in flight (the list it sat in was
+    // drawn again) is out of the page: tell the document instead.
+    const target = form.isConnected ? form : document;
+    target.dispatchEvent(new CustomEvent(type, {bubbles: true, detail}));
   }
 
   // Delegated, so forms added to the page later are enhanced too; a handler

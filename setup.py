@@ -24,7 +24,9 @@ TEST = [
     "playwright==1.65.2",  # matched to Debian's chromium; never downloads a browser
     "ruff>=0.6",
     "mypy>=1.10",
+    "pyramid_chameleon",
     "types-WebOb",
+    "types-waitress",
 ]
 
 setup(
