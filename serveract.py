@@ -2167,7 +2167,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     if (response.ok) return {value: payload};
     // A proxy's own error page has no JSON error body.
     const error = json && payload && payload.error;
-    throw failure(response.status, error || {message: `${response.status} ${response.statusText}`});
+    const status = `${response.status} ${response.statusText}`;
+    throw failure(response.status, error || {message: status});
   }
 
   async function callJSON(name, args) {
@@ -2175,7 +2176,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     const answer = await send(endpoint, name, JSON.stringify(args), headers);
     if (answer.redirect) {
       location.assign(answer.redirect);
-      return new Promise(() => {}); // the page is going away: run nothing after the call
+      return new Promise(() => {}); // the page is going away: run nothing after
     }
     return answer.value;
   }
@@ -2201,7 +2202,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   }
 
   async function submit(form, submitter, name, data) {
-    const url = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
+    const override = submitter && submitter.hasAttribute("formaction");
+    const url = override ? submitter.formAction : form.action;
     const buttons = Array.from(form.elements).filter(
       (el) => (el.type === "submit" || el.type === "image") && !el.disabled);
     pending.add(form);
@@ -2227,8 +2229,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     target.dispatchEvent(new CustomEvent(type, {bubbles: true, detail}));
   }
 
-  // Delegated, so forms added to the page later are enhanced too; a handler
-  // that already cancelled the submission (htmx, validation) keeps it.
+  // Delegated, so forms added to the page later are enhanced too; a
+  // submission another handler already cancelled (htmx, validation) is theirs.
   document.addEventListener("submit", (event) => {
     const form = event.target;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;

@@ -1,0 +1,488 @@
+"""The demo in a real headless Chromium, with JavaScript off and on.
+
+The demo (``examples/todo.py``) runs on waitress on 127.0.0.1; every request
+goes through a log, so a test can tell what the browser actually sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import webtest
+from browser_support import RequestLog, chromium, load_demo, serve, with_vendored_htmx
+from playwright.sync_api import Browser, Page, expect
+
+todo = load_demo()
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+SEED = list(todo.SEED)
+
+
+@todo.action(name="test.upload")
+def _upload(note: str, attachment: IO[bytes]) -> dict[str, Any]:
+    """Test-only: proves the client sends file inputs along."""
+    return {
+        "note": note,
+        "filename": attachment.filename,  # type: ignore[attr-defined]
+        "content": attachment.read().decode(),
+    }
+
+
+# -- Fixtures -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def log() -> RequestLog:
+    return RequestLog(with_vendored_htmx(todo.app))
+
+
+@pytest.fixture(scope="module")
+def base_url(log: RequestLog) -> Iterator[str]:
+    with serve(log) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # One per module: playwright's sync API marks an asyncio loop as running
+    # in this thread, which would break asyncio.run in later test modules.
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(log: RequestLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    todo.store.reset()
+    log.clear()
+    monkeypatch.setattr(todo, "HTMX_URL", "/vendor/htmx.min.js")
+
+
+def _page(browser: Browser, base_url: str, *, javascript: bool) -> Iterator[Page]:
+    context = browser.new_context(base_url=base_url, java_script_enabled=javascript)
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    yield from _page(browser, base_url, javascript=True)
+
+
+@pytest.fixture
+def nojs(browser: Browser, base_url: str) -> Iterator[Page]:
+    yield from _page(browser, base_url, javascript=False)
+
+
+@pytest.fixture(params=[False, True], ids=["js-off", "js-on"])
+def any_page(
+    request: pytest.FixtureRequest, browser: Browser, base_url: str
+) -> Iterator[Page]:
+    yield from _page(browser, base_url, javascript=request.param)
+
+
+def titles(page: Page) -> Any:
+    return page.locator("#list .todo .title")
+
+
+def open_demo(page: Page) -> None:
+    """Load the demo; with JavaScript on, mark the page to detect reloads."""
+    page.goto("/")
+    expect(titles(page)).to_have_text(SEED)
+    if _javascript(page):
+        page.evaluate("window.__marker = 1")
+
+
+def _javascript(page: Page) -> bool:
+    return page.locator("#stats").is_visible()
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__marker") == 1
+
+
+def assert_no_javascript_was_used(log: RequestLog) -> None:
+    posts = log.requests("POST")
+    assert posts, "the browser sent no form"
+    assert all(seen.action is None for seen in posts), posts
+    assert log.requests(path="/serveract.js") == []
+
+
+# -- JavaScript off: plain forms, the page rendered again ---------------------
+
+
+def test_nojs_add_shows_the_result(nojs: Page, log: RequestLog) -> None:
+    open_demo(nojs)
+    nojs.fill("#title", "Buy oat milk")
+    nojs.click("form.add button")
+    expect(titles(nojs)).to_have_text([*SEED, "Buy oat milk"])
+    expect(nojs.locator("#flash")).to_have_text("Added “Buy oat milk”.")
+    expect(nojs.locator("#title")).to_have_value("")
+    expect(nojs.locator(".count")).to_have_text("3 open · 0 done")
+    assert_no_javascript_was_used(log)
+    assert [(s.method, s.path, s.status) for s in log.requests("POST")] == [
+        ("POST", "/", "200 OK")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        pytest.param("   ", "Write what needs doing.", id="blank"),
+        pytest.param(
+            "x" * 81, "Keep it under 80 characters (this one has 81).", id="too-long"
+        ),
+    ],
+)
+def test_nojs_invalid_input_shows_the_field_error(
+    nojs: Page, log: RequestLog, typed: str, message: str
+) -> None:
+    open_demo(nojs)
+    nojs.fill("#title", typed)
+    nojs.click("form.add button")
+    expect(nojs.locator("#title-error")).to_have_text(message)
+    expect(nojs.locator("#title")).to_have_attribute("aria-invalid", "true")
+    expect(nojs.locator("#title")).to_have_value(typed)  # filled in again
+    expect(titles(nojs)).to_have_text(SEED)
+    assert_no_javascript_was_used(log)
+
+
+def test_nojs_toggle_and_delete_use_signed_ids(nojs: Page, log: RequestLog) -> None:
+    open_demo(nojs)
+    nojs.get_by_role("button", name=f"Mark “{SEED[1]}” as done").click()
+    expect(nojs.locator("#list .todo.done .title")).to_have_text([SEED[1]])
+    nojs.get_by_role("button", name=f"Delete “{SEED[0]}”").click()
+    expect(titles(nojs)).to_have_text([SEED[1]])
+    expect(nojs.locator(".count")).to_have_text("0 open · 1 done")
+    assert_no_javascript_was_used(log)
+
+
+# -- Both ways: several buttons, a redirect -----------------------------------
+
+
+def test_submitter_button_overrides_the_action(any_page: Page, log: RequestLog) -> None:
+    open_demo(any_page)
+    any_page.get_by_role("button", name=f"Mark “{SEED[0]}” as done").click()
+    expect(any_page.locator(".count")).to_have_text("1 open · 1 done")
+    any_page.get_by_role("button", name="Clear completed").click()  # $action=clear_done
+    expect(titles(any_page)).to_have_text([SEED[1]])
+    expect(any_page.locator("#flash")).to_have_text("Cleared the finished ones.")
+    any_page.get_by_role("button", name="Complete all").click()  # the hidden default
+    expect(any_page.locator(".count")).to_have_text("0 open · 1 done")
+    expect(any_page.locator("#flash")).to_have_text("Everything is done.")
+    if _javascript(any_page):
+        assert_not_reloaded(any_page)
+        actions = [seen.action for seen in log.requests("POST")]
+        assert actions[1:] == ["clear_done", "complete_all"]
+    else:
+        assert_no_javascript_was_used(log)
+
+
+def test_redirecting_action_navigates(any_page: Page, log: RequestLog) -> None:
+    todo.store.add("Gone after starting over")
+    any_page.goto("/")
+    if _javascript(any_page):
+        any_page.evaluate("window.__marker = 1")
+    any_page.get_by_role("button", name="Start over").click()
+    expect(any_page).to_have_url(re.compile(r"/\?fresh=1$"))
+    expect(any_page.locator("#flash")).to_have_text("Started over with a fresh list.")
+    expect(titles(any_page)).to_have_text(SEED)
+    assert any_page.evaluate("window.__marker") is None  # a new page
+    [post] = log.requests("POST")
+    if _javascript(any_page):
+        assert (post.action, post.status) == ("start_over", "200 OK")
+    else:
+        assert (post.action, post.status) == (None, "303 See Other")
+
+
+# -- JavaScript on: the same forms, no reload ---------------------------------
+
+
+def test_js_add_updates_without_reload(page: Page, log: RequestLog) -> None:
+    open_demo(page)
+    page.fill("#title", "Buy oat milk")
+    page.press("#title", "Enter")
+    expect(titles(page)).to_have_text([*SEED, "Buy oat milk"])
+    expect(page.locator("#flash")).to_have_text("Added “Buy oat milk”.")
+    expect(page.locator("#title")).to_have_value("")
+    expect(page.locator(".count")).to_have_text("3 open · 0 done")
+    assert_not_reloaded(page)
+    [post] = log.requests("POST")
+    assert (post.path, post.action, post.status) == ("/", "add_todo", "200 OK")
+    assert len(log.requests("GET", "/")) == 1
+
+
+def test_js_invalid_input_shows_the_field_error(page: Page) -> None:
+    open_demo(page)
+    page.fill("#title", "x" * 81)
+    page.click("form.add button")
+    expect(page.locator("#title-error")).to_have_text(
+        "Keep it under 80 characters (this one has 81)."
+    )
+    expect(page.locator("#title")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#title")).to_have_value("x" * 81)
+    page.fill("#title", "Short")
+    page.click("form.add button")
+    expect(page.locator("#title-error")).to_have_text("")
+    expect(page.locator("#title")).not_to_have_attribute("aria-invalid", "true")
+    expect(titles(page)).to_have_text([*SEED, "Short"])
+    assert_not_reloaded(page)
+
+
+def test_js_toggle_and_delete(page: Page) -> None:
+    open_demo(page)
+    page.get_by_role("button", name=f"Mark “{SEED[1]}” as done").click()
+    expect(page.locator("#list .todo.done .title")).to_have_text([SEED[1]])
+    page.get_by_role("button", name=f"Mark “{SEED[1]}” as open").click()
+    expect(page.locator("#list .todo.done")).to_have_count(0)
+    page.get_by_role("button", name=f"Delete “{SEED[0]}”").click()
+    expect(titles(page)).to_have_text([SEED[1]])
+    assert_not_reloaded(page)
+    assert [t.title for t in todo.store.all()] == [SEED[1]]
+
+
+def test_js_answer_for_a_form_redrawn_meanwhile_still_arrives(
+    page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    toggle = todo.store.toggle
+
+    def slow_toggle(todo_id: int) -> None:
+        assert release.wait(timeout=10)
+        toggle(todo_id)
+
+    monkeypatch.setattr(todo.store, "toggle", slow_toggle)
+    open_demo(page)
+    try:
+        page.get_by_role("button", name=f"Mark “{SEED[0]}” as done").click()
+        expect(page.locator("#list form[aria-busy=true]")).to_have_count(1)
+        # The delete's answer draws the list again, dropping the busy form.
+        page.get_by_role("button", name=f"Delete “{SEED[1]}”").click()
+        expect(titles(page)).to_have_text([SEED[0]])
+        expect(page.locator("#list form[aria-busy=true]")).to_have_count(0)
+    finally:
+        release.set()
+    # The toggle's answer is dispatched on the document and drawn all the same.
+    expect(page.locator("#list .todo.done .title")).to_have_text([SEED[0]])
+    assert_not_reloaded(page)
+
+
+def test_js_form_is_pending_while_the_call_is_in_flight(
+    page: Page, log: RequestLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    arrived = threading.Event()
+    add = todo.store.add
+
+    def slow_add(title: str) -> Any:
+        arrived.set()
+        assert release.wait(timeout=10)
+        return add(title)
+
+    monkeypatch.setattr(todo.store, "add", slow_add)
+    open_demo(page)
+    form = page.locator("form.add")
+    button = form.locator("button")
+    page.fill("#title", "Slow one")
+    try:
+        button.click()
+        expect(form).to_have_attribute("aria-busy", "true")
+        expect(button).to_be_disabled()
+        assert arrived.wait(timeout=5)
+        # A script submitting again meanwhile does not send a second call.
+        page.evaluate("document.querySelector('form.add').requestSubmit()")
+        expect(titles(page)).to_have_text(SEED)
+    finally:
+        release.set()
+    expect(titles(page)).to_have_text([*SEED, "Slow one"])
+    expect(form).not_to_have_attribute("aria-busy", "true")
+    expect(button).to_be_enabled()
+    assert [t.title for t in todo.store.all()] == [*SEED, "Slow one"]
+    assert [seen.action for seen in log.requests("POST")] == ["add_todo"]
+
+
+def test_js_call_returns_the_value(page: Page) -> None:
+    open_demo(page)
+    todo.store.toggle(1)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    counts = page.evaluate("serveract.call('stats')")
+    server_time = datetime.datetime.fromisoformat(counts.pop("server_time"))
+    assert counts == {"open": 1, "done": 1}
+    assert before <= server_time <= datetime.datetime.now(datetime.timezone.utc)
+
+    page.get_by_role("button", name="How many are open?").click()
+    expect(page.locator("#stats-out")).to_have_text(
+        re.compile(r"^1 open, 1 done \(server time .+\)$")
+    )
+
+    added = page.evaluate("serveract.callWith('add_todo', {title: 'By keyword'})")
+    assert added["message"] == "Added “By keyword”."
+    assert added["open"] == 2
+    assert [t.title for t in todo.store.all()][-1] == "By keyword"
+    assert_not_reloaded(page)
+
+
+def test_js_calls_run_concurrently(page: Page) -> None:
+    open_demo(page)
+    results = page.evaluate(
+        "Promise.all(['a', 'b', 'c'].map((t) => serveract.call('add_todo', t)))"
+    )
+    assert sorted(r["message"] for r in results) == [
+        "Added “a”.",
+        "Added “b”.",
+        "Added “c”.",
+    ]
+    assert max(r["open"] for r in results) == 5
+    assert sorted(t.title for t in todo.store.all()) == sorted([*SEED, "a", "b", "c"])
+
+
+CATCH = """async ([name, args]) => {
+  try {
+    return {value: await serveract.call(name, ...args)};
+  } catch (err) {
+    return {isError: err instanceof Error, name: err.name, status: err.status,
+            type: err.type, message: err.message, data: err.data};
+  }
+}"""
+
+
+def test_js_failing_call_rejects_with_status_type_and_data(page: Page) -> None:
+    open_demo(page)
+    failure = page.evaluate(CATCH, ["add_todo", [" "]])
+    assert failure == {
+        "isError": True,
+        "name": "ServeractError",
+        "status": 400,
+        "type": "action_error",
+        "message": "The todo was not added.",
+        "data": {"title": "Write what needs doing."},
+    }
+    missing = page.evaluate(CATCH, ["no.such.action", []])
+    assert (missing["status"], missing["type"], missing["data"]) == (
+        404,
+        "not_found",
+        None,
+    )
+    unfit = page.evaluate(CATCH, ["add_todo", ["one", "two"]])
+    assert (unfit["status"], unfit["type"]) == (422, "invalid_arguments")
+    assert [t.title for t in todo.store.all()] == SEED
+
+
+def test_js_forms_added_later_are_enhanced_and_send_files(
+    page: Page, log: RequestLog
+) -> None:
+    open_demo(page)
+    page.evaluate(
+        """() => {
+          const form = document.createElement("form");
+          form.method = "post";
+          form.enctype = "multipart/form-data";
+          form.innerHTML = `<input type="hidden" name="$action" value="test.upload">
+            <input name="note" value="hello"><input type="file" name="attachment">
+            <button>Upload</button>`;
+          const keep = (e) => { window.__uploaded = e.detail; };
+          form.addEventListener("serveract:result", keep);
+          form.addEventListener("serveract:error", keep);
+          document.body.append(form);
+        }"""
+    )
+    page.set_input_files(
+        "input[name=attachment]",
+        files=[
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"line one\n"}
+        ],
+    )
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_function("window.__uploaded !== undefined")
+    assert page.evaluate("window.__uploaded") == {
+        "note": "hello",
+        "filename": "notes.txt",
+        "content": "line one\n",
+    }
+    assert_not_reloaded(page)
+    assert [seen.action for seen in log.requests("POST")] == ["test.upload"]
+
+
+# -- htmx ---------------------------------------------------------------------
+
+
+def test_htmx_form_swaps_the_returned_html_and_follows_hx_redirect(
+    page: Page, log: RequestLog
+) -> None:
+    page.goto("/htmx")
+    expect(page.locator("#htmx-list .title")).to_have_text(SEED)
+    page.evaluate("window.__marker = 1")
+    page.fill("#title", "Via htmx")
+    page.click("form.add button")
+    expect(page.locator("#htmx-list .title")).to_have_text([*SEED, "Via htmx"])
+    expect(page.locator("#title")).to_have_value("")
+    assert_not_reloaded(page)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "htmx.png"), full_page=True)
+    [post] = log.requests("POST")
+    assert (post.path, post.action, post.htmx, post.status) == (
+        "/htmx",
+        "add_todo_html",
+        True,
+        "200 OK",
+    )
+
+    page.fill("#title", "")
+    page.click("form.add button")
+    expect(page.locator("#title-error")).to_have_text("Write what needs doing.")
+
+    page.get_by_role("button", name="Start over").click()
+    expect(page).to_have_url(re.compile(r"/\?fresh=1$"))
+    expect(titles(page)).to_have_text(SEED)
+    assert log.requests("POST")[-1].action == "start_over"
+
+
+def test_htmx_page_works_without_javascript(nojs: Page, log: RequestLog) -> None:
+    nojs.goto("/htmx")
+    nojs.fill("#title", "No htmx either")
+    nojs.click("form.add button")
+    expect(nojs.locator("#htmx-list .title")).to_have_text([*SEED, "No htmx either"])
+    assert_no_javascript_was_used(log)
+
+
+# -- The script itself --------------------------------------------------------
+
+
+def test_client_script_is_served_with_an_etag_and_answers_304() -> None:
+    app = webtest.TestApp(todo.app)
+    response = app.get("/serveract.js")
+    assert response.content_type in ("text/javascript", "application/javascript")
+    assert "serveract" in response.text and "callWith" in response.text
+    etag = response.headers["ETag"]
+    assert etag
+    assert response.headers.get("Cache-Control")
+    again = app.get("/serveract.js", headers={"If-None-Match": etag}, status=304)
+    assert again.body == b""
+    assert again.headers["ETag"] == etag
+
+
+# -- A picture of the demo ----------------------------------------------------
+
+
+def test_screenshot_of_the_demo(page: Page) -> None:
+    todo.store.add("Water the plants")
+    todo.store.toggle(1)
+    page.set_viewport_size({"width": 900, "height": 760})
+    page.goto("/")
+    page.get_by_role("button", name="How many are open?").click()
+    expect(page.locator("#stats-out")).to_contain_text("2 open, 1 done")
+    page.fill("#title", "")
+    page.click("form.add button")
+    expect(page.locator("#title-error")).to_have_text("Write what needs doing.")
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / "demo.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
