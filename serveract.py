@@ -53,7 +53,7 @@ import typing
 import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, Union
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 import webob
 import webob.multidict
@@ -194,7 +194,7 @@ _ERROR_TYPES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class _Result:
     """What a form call without JavaScript did, for the page to render."""
 
@@ -914,7 +914,10 @@ class _Action:
             for key, value in payload.items():
                 known = by_name.get(key)
                 if known is not None:
-                    kwargs[key] = self._convert(known.json, value, key, errors)
+                    try:
+                        kwargs[key] = known.json(value)
+                    except _Invalid as error:
+                        errors.append({"field": key, "message": str(error)})
                 elif self.var_kwargs is not None:
                     kwargs[key] = self._convert(
                         self.var_kwargs.json, value, key, errors
@@ -976,11 +979,18 @@ class _Action:
         request: Callable[[], webob.Request],
         json: bool,
     ) -> tuple[list[Any], dict[str, Any]]:
-        for param in self.params:
-            if param.request:
-                kwargs[param.name] = request()
-            elif param.name not in kwargs and param.default is _EMPTY:
-                errors.append({"field": param.name, "message": "required"})
+        # Every parameter given (and no **kwargs extras counted): nothing
+        # can be missing.
+        if (
+            self.wants_request
+            or self.var_kwargs is not None
+            or len(kwargs) != len(self.params)
+        ):
+            for param in self.params:
+                if param.request:
+                    kwargs[param.name] = request()
+                elif param.name not in kwargs and param.default is _EMPTY:
+                    errors.append({"field": param.name, "message": "required"})
         if errors:
             listed = ", ".join(
                 f"{e['field']} ({e['message']})" if e["field"] else e["message"]
@@ -1077,6 +1087,32 @@ def _too_large(limit: int) -> _Failure:
 
 def _media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
+
+
+def _parse_urlencoded(text: str) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True, errors="strict")``, without
+    its per-field overhead: only escaped names and values are unquoted."""
+    if text.count("&") >= _MAX_FIELDS:
+        raise ValueError("too many fields")
+    pairs = []
+    for item in text.split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        if "%" in item or "+" in item:
+            key = unquote_plus(key, errors="strict")
+            value = unquote_plus(value, errors="strict")
+        pairs.append((key, value))
+    return pairs
+
+
+def _tell(stream: Any) -> int | None:
+    """Where a seekable input stands (waitress spools bodies to BytesIO or a
+    file), or ``None``: a peeked-at body is then replayed instead."""
+    try:
+        return stream.tell() if stream.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 class _Replay:
@@ -1306,6 +1342,7 @@ class ServerActions:
         quoted = quote_plus(field, safe="*").encode()
         self._form_markers = (field.encode() + b"=", quoted + b"=")
         self._part_marker = f'name="{field}"'.encode()
+        self._inner_markers = tuple(b"&" + m for m in self._form_markers)
         if secret is None:
             secret = os.environ.get("SERVERACT_SECRET") or None
         if secret is None:
@@ -1423,6 +1460,7 @@ class ServerActions:
             return self.app(environ, start_response)
         stream = environ["wsgi.input"]
         want = _PEEK_SIZE if length is None else min(length, _PEEK_SIZE)
+        start = _tell(stream)
         head = stream.read(want)
         while len(head) < want:  # a short read: the server returned part of it
             more = stream.read(want - len(head))
@@ -1430,7 +1468,9 @@ class ServerActions:
                 break
             head += more
         if not self._names_action(head, media, environ.get("CONTENT_TYPE", "")):
-            if length is not None and len(head) >= length:
+            if start is not None:
+                stream.seek(start)  # the server's own file: no copy, no wrapper
+            elif length is not None and len(head) >= length:
                 environ["wsgi.input"] = io.BytesIO(head)
             else:
                 rest = None if length is None else length - len(head)
@@ -1461,12 +1501,15 @@ class ServerActions:
             bound = self._verify_bound(name, fields.get(_BOUND_FIELD))
         except _Failure as failure:
             return self._answer_error(start_response, failure)
-        form: webob.multidict.MultiDict[str, str] = webob.multidict.MultiDict(
-            (key, value)
-            for key, values in fields.items()
-            if key not in self._skip_fields
-            for value in values
-            if isinstance(value, str)
+        skip = self._skip_fields
+        form: webob.multidict.MultiDict[str, str] = webob.multidict.MultiDict.view_list(
+            [
+                (key, value)
+                for key, values in fields.items()
+                if key not in skip
+                for value in values
+                if type(value) is str
+            ]
         )
         try:
             args, kwargs = action.bind_form(
@@ -1495,9 +1538,9 @@ class ServerActions:
         self, environ: WSGIEnvironment, start_response: StartResponse, outcome: _Result
     ) -> Iterable[bytes]:
         """Have the wrapped app render the same URL as a GET, with the outcome."""
-        get = {k: v for k, v in environ.items() if not k.startswith("webob.")}
-        get.pop("CONTENT_TYPE", None)
-        get.pop("CONTENT_LENGTH", None)
+        get = environ.copy()
+        for key in _POST_ONLY_KEYS:
+            get.pop(key, None)
         get["REQUEST_METHOD"] = "GET"
         get["wsgi.input"] = io.BytesIO(b"")
         get[_RESULT_KEY] = environ[_RESULT_KEY] = outcome
@@ -1563,7 +1606,7 @@ class ServerActions:
             return False
         if head.startswith(self._form_markers):
             return True
-        return any(b"&" + marker in head for marker in self._form_markers)
+        return any(marker in head for marker in self._inner_markers)
 
     def _read_body(self, environ: WSGIEnvironment) -> bytes:
         length = _content_length(environ)
@@ -1590,19 +1633,16 @@ class ServerActions:
             stream = _Replay(head, stream, rest)
         fields: dict[str, list[Any]] = {}
         if media == "application/x-www-form-urlencoded":
-            if length is None:
+            if length is not None and len(head) >= length:
+                body = head[:length]  # the peek already holds the whole body
+            elif length is None:
                 body = _read_to_end(stream, self.max_body_size)
             else:
                 body = _read_exactly(stream, length)
             if keep:
                 _replace_body(environ, body)
             try:
-                pairs = parse_qsl(
-                    body.decode("utf-8"),
-                    keep_blank_values=True,
-                    errors="strict",
-                    max_num_fields=_MAX_FIELDS,
-                )
+                pairs = _parse_urlencoded(body.decode("utf-8"))
             except UnicodeDecodeError:
                 raise _Failure(400, "The form body is not valid UTF-8") from None
             except ValueError:
@@ -1662,6 +1702,16 @@ class ServerActions:
     def _check_origin(self, environ: WSGIEnvironment) -> None:
         origin = environ.get("HTTP_ORIGIN")
         if origin is not None:
+            # A browser calling its own site sends exactly scheme://Host:
+            # accept that before normalizing hosts and ports.
+            host = environ.get("HTTP_HOST")
+            if (
+                host
+                and not self.trusted_proxy
+                and origin == environ.get("wsgi.url_scheme", "http") + "://" + host
+                and environ.get("HTTP_SEC_FETCH_SITE") != "cross-site"
+            ):
+                return
             if origin == "null":
                 raise _Failure(
                     403, "Cross-site action calls are refused (Origin: null)"
@@ -1735,7 +1785,7 @@ class ServerActions:
         try:
             if self.context is None:
                 value = action.func(*args, **kwargs)
-                if action.is_async or inspect.iscoroutine(value):
+                if action.is_async or type(value) is types.CoroutineType:
                     value = _run_coroutine(value)
             else:
                 with self.context(environ):
@@ -1770,6 +1820,11 @@ class ServerActions:
         name: str,
         value: Any,
     ) -> Iterable[bytes]:
+        if type(value) in _PLAIN_JSON:
+            try:
+                return _answer(start_response, "200 OK", _encode_json(value))
+            except (TypeError, ValueError, RecursionError):
+                pass  # reported below, with an error id
         if isinstance(value, redirect):
             headers = [("Serveract-Redirect", value.url)]
             if "HTTP_HX_REQUEST" in environ:
@@ -1857,6 +1912,21 @@ def _with_cookies(header: str, set_cookies: list[str]) -> str:
         else:
             jar[name] = value
     return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+# What a GET re-render must not inherit from the POST: its body and WebOb's
+# caches of it.
+_POST_ONLY_KEYS = (
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "webob._body_file",
+    "webob._parsed_post_vars",
+    "webob.is_body_readable",
+    "webob.is_body_seekable",
+)
+
+
+_PLAIN_JSON = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
 def _key_bytes(secret: str | bytes) -> bytes:
