@@ -253,30 +253,49 @@ class Registry:
         self._actions: dict[str, _Action] = {}
 
     @typing.overload
-    def action(self, func: _F, /, *, name: str | None = None) -> _F: ...
+    def action(
+        self, func: _F, /, *, name: str | None = None, bound: Iterable[str] = ()
+    ) -> _F: ...
     @typing.overload
     def action(
-        self, func: None = None, /, *, name: str | None = None
+        self,
+        func: None = None,
+        /,
+        *,
+        name: str | None = None,
+        bound: Iterable[str] = (),
     ) -> Callable[[_F], _F]: ...
 
     def action(
-        self, func: _F | None = None, /, *, name: str | None = None
+        self,
+        func: _F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        bound: Iterable[str] = (),
     ) -> _F | Callable[[_F], _F]:
         """Register ``func`` as an action, bare or with a ``name``.
 
         :param func: the function; it is returned unchanged.
         :param name: the name clients call; the function's ``__name__`` by
             default.
-        :raises ValueError: another function already has that name.
+        :param bound: parameters that only values signed into a form by
+            :meth:`ServerActions.hidden_field` may fill: a call without them
+            (any JSON call, a form without the signed field) is refused with
+            400, so the client cannot choose them.
+        :raises ValueError: another function already has that name, or
+            ``bound`` names no parameter.
         :raises TypeError: ``func`` is not a function, or one of its
             parameters can never be built from a request.
         """
         if func is None:
-            return lambda func: self.action(func, name=name)
-        self._add(name or str(getattr(func, "__name__", "")), func)
+            return lambda func: self.action(func, name=name, bound=bound)
+        self._add(name or str(getattr(func, "__name__", "")), func, bound)
         return func
 
-    def _add(self, name: str, func: Callable[..., Any]) -> None:
+    def _add(
+        self, name: str, func: Callable[..., Any], bound: Iterable[str] = ()
+    ) -> None:
         if not name or not isinstance(name, str):
             raise ValueError(f"an action needs a non-empty name, not {name!r}")
         if isinstance(func, type) or not callable(func):
@@ -288,7 +307,7 @@ class Registry:
             raise ValueError(
                 f"action name {name!r} is already taken by {existing.func!r}"
             )
-        self._actions[name] = _Action(name, func)
+        self._actions[name] = _Action(name, func, frozenset(bound))
 
     def get(self, name: str) -> Callable[..., Any] | None:
         """The function registered as ``name``, or ``None``."""
@@ -314,13 +333,21 @@ _default_registry = registry
 
 
 @typing.overload
-def action(func: _F, /, *, name: str | None = None) -> _F: ...
+def action(
+    func: _F, /, *, name: str | None = None, bound: Iterable[str] = ()
+) -> _F: ...
 @typing.overload
-def action(func: None = None, /, *, name: str | None = None) -> Callable[[_F], _F]: ...
+def action(
+    func: None = None, /, *, name: str | None = None, bound: Iterable[str] = ()
+) -> Callable[[_F], _F]: ...
 
 
 def action(
-    func: _F | None = None, /, *, name: str | None = None
+    func: _F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    bound: Iterable[str] = (),
 ) -> _F | Callable[[_F], _F]:
     """Register a function in the default registry; the function is unchanged.
 
@@ -329,14 +356,16 @@ def action(
         @serveract.action
         def create_user(name: str, email: str) -> dict: ...
 
-        @serveract.action(name="users.delete")
+        @serveract.action(name="users.delete", bound=["user_id"])
         def delete_user(user_id: int) -> None: ...
 
     :param name: the name clients call; the function's ``__name__`` by default.
+    :param bound: parameters only signed form values may fill
+        (see :meth:`Registry.action`).
     """
     if func is None:
-        return _default_registry.action(name=name)
-    return _default_registry.action(func, name=name)
+        return _default_registry.action(name=name, bound=bound)
+    return _default_registry.action(func, name=name, bound=bound)
 
 
 def register_module(
@@ -832,9 +861,12 @@ class _Param:
 class _Action:
     """A registered function with its parameters prepared for binding."""
 
-    def __init__(self, name: str, func: Callable[..., Any]) -> None:
+    def __init__(
+        self, name: str, func: Callable[..., Any], bound: frozenset[str] = frozenset()
+    ) -> None:
         self.name = name
         self.func = func
+        self.bound = bound
         self.is_async = inspect.iscoroutinefunction(func)
         self._prepared = False
         # A hint naming something defined later in the module is resolved
@@ -855,6 +887,9 @@ class _Action:
             if p.kind not in (p.kind.VAR_POSITIONAL, p.kind.VAR_KEYWORD)
         ]
         self.by_name = {p.name: p for p in self.params if not p.request}
+        unknown = self.bound - self.by_name.keys()
+        if unknown:
+            raise ValueError(f"{where}: bound names no parameter: {sorted(unknown)}")
         self.positional = [
             p
             for p in self.params
@@ -1218,23 +1253,22 @@ class _Bounded:
 
 # -- Security ---------------------------------------------------------------
 
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
-
-def _normal_host(host: str, scheme: str) -> str:
-    """``host[:port]`` lowercased, without the scheme's default port."""
+def _normal_host(host: str) -> str:
+    """``host[:port]`` lowercased, without a default port. Both are dropped
+    whatever the scheme: behind a TLS proxy an ``http`` app sees ``:443``."""
     host = host.strip().lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    if default and host.endswith(":" + default) and not host.endswith("]"):
-        host = host[: -len(default) - 1]
+    for port in (":80", ":443"):
+        if host.endswith(port):
+            return host[: -len(port)]
     return host
 
 
 def _origin_pattern(pattern: str) -> Callable[[str], bool]:
     """A matcher for one ``allowed_origins`` entry: a host with optional port,
     whose leftmost label may be ``*`` (one label) or ``**`` (one or more)."""
-    scheme, found, rest = pattern.partition("://")
-    host = _normal_host(rest if found else pattern, scheme if found else "")
+    _, found, rest = pattern.partition("://")
+    host = _normal_host(rest if found else pattern)
     first, dot, tail = host.partition(".")
     if "*" in tail or (first not in ("*", "**") and "*" in first):
         raise ValueError(
@@ -1341,7 +1375,7 @@ class ServerActions:
         # field urlencoded (browsers write $ as %24), or a multipart part header.
         quoted = quote_plus(field, safe="*").encode()
         self._form_markers = (field.encode() + b"=", quoted + b"=")
-        self._part_marker = f'name="{field}"'.encode()
+        self._part_marker = re.compile(rb'[;\s]name="%s"' % re.escape(field.encode()))
         self._inner_markers = tuple(b"&" + m for m in self._form_markers)
         if secret is None:
             secret = os.environ.get("SERVERACT_SECRET") or None
@@ -1387,10 +1421,15 @@ class ServerActions:
         foreign or other-action signature is refused with 400.
 
         :raises KeyError: no action ``name`` is registered.
+        :raises TypeError: a value the action declares ``bound`` is missing.
         :raises RuntimeError: values are bound but no secret is configured.
         """
-        if name not in self.registry:
+        action = self.registry._actions.get(name)
+        if action is None:
             raise KeyError(f"no action named {name!r} is registered")
+        if not action.bound <= bound.keys():
+            missing = ", ".join(sorted(action.bound - bound.keys()))
+            raise TypeError(f"hidden_field({name!r}) needs the bound values {missing}")
         markup = _hidden_input(self.field, name)
         if bound:
             if not self._keys:
@@ -1425,12 +1464,14 @@ class ServerActions:
             media = _media_type(content_type) if content_type else ""
             if media in _FORM_TYPES:
                 fields = self._read_form(environ, media, b"", needs_request)
-                bound = self._verify_bound(name, fields.get(_BOUND_FIELD))
+                bound = self._verify_bound(action, fields.get(_BOUND_FIELD))
                 request = self._request_factory(environ)
                 args, kwargs = action.bind_form(
                     fields, bound, request, self._skip_fields
                 )
             else:
+                if action.bound:
+                    raise _unbound(action)
                 body = self._read_body(environ)
                 if needs_request:
                     _replace_body(environ, body)
@@ -1498,7 +1539,7 @@ class ServerActions:
             if found is None:
                 raise _Failure(404, f"No action named {name!r}")
             action = found.prepared()
-            bound = self._verify_bound(name, fields.get(_BOUND_FIELD))
+            bound = self._verify_bound(action, fields.get(_BOUND_FIELD))
         except _Failure as failure:
             return self._answer_error(start_response, failure)
         skip = self._skip_fields
@@ -1600,7 +1641,7 @@ class ServerActions:
                 end = head.find(b"\r\n\r\n", start)
                 if end < 0:
                     return False
-                if self._part_marker in head[start:end]:
+                if self._part_marker.search(head, start, end):
                     return True
                 start = head.find(delimiter, end)
             return False
@@ -1716,8 +1757,7 @@ class ServerActions:
                 raise _Failure(
                     403, "Cross-site action calls are refused (Origin: null)"
                 )
-            scheme, _, rest = origin.partition("://")
-            host = _normal_host(rest, scheme.lower())
+            host = _normal_host(origin.partition("://")[2])
             if any(match(host) for match in self._origin_matchers):
                 return
             if (
@@ -1732,14 +1772,13 @@ class ServerActions:
             raise _Failure(403, "Cross-site action calls are refused (Sec-Fetch-Site)")
 
     def _request_host(self, environ: WSGIEnvironment) -> str:
-        scheme = environ.get("wsgi.url_scheme", "http")
         forwarded = environ.get("HTTP_X_FORWARDED_HOST") if self.trusted_proxy else None
         if forwarded:
-            return _normal_host(forwarded.split(",")[0], scheme)
+            return _normal_host(forwarded.split(",")[0])
         host = environ.get("HTTP_HOST")
         if not host:
             host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
-        return _normal_host(host, scheme)
+        return _normal_host(host)
 
     def _sign(self, name: str, bound: dict[str, Any]) -> str:
         payload = _b64encode(_encode_json(bound))
@@ -1750,12 +1789,14 @@ class ServerActions:
         message = _SIGNATURE_SALT + name.encode() + b"\x00" + payload.encode()
         return hmac.new(key, message, hashlib.sha256).digest()
 
-    def _verify_bound(self, name: str, tokens: list[Any] | None) -> dict[str, Any]:
-        """The values bound by a token signed for action ``name``; 400 if a
-        token is there but none is valid for it."""
-        if not tokens:
-            return {}
-        for token in tokens:
+    def _verify_bound(
+        self, action: _Action, tokens: list[Any] | None
+    ) -> dict[str, Any]:
+        """The values bound by a token signed for ``action``; 400 if a token
+        is there but none is valid for it, or if the action requires bound
+        values the request does not carry."""
+        name = action.name
+        for token in tokens or ():
             if not isinstance(token, str) or not token.isascii():
                 continue
             payload, _, signature = token.partition(".")
@@ -1768,11 +1809,15 @@ class ServerActions:
                 for k in self._keys
             ):
                 bound = json.loads(_b64decode(payload))
-                if isinstance(bound, dict):
+                if isinstance(bound, dict) and action.bound <= bound.keys():
                     return bound
-        raise _Failure(
-            400, f"The bound values of this form are not signed for {name!r}"
-        )
+        if tokens:
+            raise _Failure(
+                400, f"The bound values of this form are not signed for {name!r}"
+            )
+        if action.bound:
+            raise _unbound(action)
+        return {}
 
     def _invoke(
         self,
@@ -1929,6 +1974,15 @@ _POST_ONLY_KEYS = (
 _PLAIN_JSON = frozenset({dict, list, str, int, float, bool, type(None)})
 
 
+def _unbound(action: _Action) -> _Failure:
+    names = ", ".join(sorted(action.bound))
+    return _Failure(
+        400,
+        f"{action.name} takes {names} only from a form the server signed "
+        "(ServerActions.hidden_field)",
+    )
+
+
 def _key_bytes(secret: str | bytes) -> bytes:
     return secret.encode() if isinstance(secret, str) else bytes(secret)
 
@@ -1970,7 +2024,10 @@ def _encode_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_ENCODER = json.JSONEncoder(default=_encode_default, separators=(",", ":"))
+# NaN and infinities are no JSON (browsers' JSON.parse refuses them): a 500.
+_ENCODER = json.JSONEncoder(
+    default=_encode_default, separators=(",", ":"), allow_nan=False
+)
 
 
 def _reject_constant(name: str) -> Any:
@@ -2045,6 +2102,7 @@ def _answer(
             ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
             *headers,
         ],
     )

@@ -38,7 +38,7 @@ setup(
     author="serveract contributors",
     license="MIT",
     py_modules=["serveract"],
-    python_requires=">=3.10",
+    python_requires=">=3.10.7",  # int max_str_digits: long JSON numbers stay cheap
     install_requires=["WebOb>=1.8"],
     extras_require={"demo": ["waitress>=2.1"], "bench": BENCH, "test": TEST},
     classifiers=[

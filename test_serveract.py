@@ -660,6 +660,24 @@ class TestAnswers:
         assert "cannot be encoded as JSON" in caplog.text
         assert "object is not JSON serializable" in caplog.text
 
+    def test_nan_is_no_json_so_it_is_a_500(self, reg):
+        @reg.action
+        def ratio() -> float:
+            return float("nan")
+
+        error = call(make(reg), "ratio", status=500).json["error"]
+        assert error["type"] == "internal_error"
+
+    def test_answers_are_not_sniffed(self, reg):
+        @reg.action
+        def ping() -> str:
+            return "<script>alert(1)</script>"
+
+        client = make(reg)
+        assert call(client, "ping").headers["X-Content-Type-Options"] == "nosniff"
+        missing = call(client, "<script>", status=404)
+        assert missing.headers["X-Content-Type-Options"] == "nosniff"
+
     def test_async_actions_run_to_completion(self, reg):
         import asyncio
 
@@ -1032,6 +1050,19 @@ class TestPassThrough:
         )
         self.check(recorder, "POST", body, path="/u")
 
+    def test_a_look_alike_part_header_passes_through(self, reg, recorder):
+        body = (
+            b'--B\r\nContent-Disposition: form-data; xname="$action"; '
+            b'name="a"\r\n\r\nadd\r\n--B--\r\n'
+        )
+        make(reg, recorder).request(
+            "/",
+            method="POST",
+            body=body,
+            content_type="multipart/form-data; boundary=B",
+        )
+        self.check(recorder, "POST", body)
+
     def test_form_post_without_body_and_other_methods(self, client, recorder):
         client.post("/empty", b"", content_type="application/x-www-form-urlencoded")
         self.check(recorder, "POST", b"")
@@ -1140,6 +1171,33 @@ class TestBoundValues:
         form = client.post("/", body).json["result"]
         assert form["value"] == [7, "ada", True]
         assert "$bound" not in form["form"] and "$action" not in form["form"]
+
+    def test_declared_bound_parameters_only_come_from_a_signed_form(self, reg):
+        @reg.action(bound=["item_id"])
+        def archive(item_id: int, reason: str = "") -> list[Any]:
+            return [item_id, reason]
+
+        actions = serveract.ServerActions(Recorder(), reg, secret="s3cret")
+        client = webtest.TestApp(validator(actions))
+        markup = str(actions.hidden_field("archive", item_id=7))
+        token = markup.split('name="$bound" value="')[1].split('"')[0]
+        signed = {"$action": "archive", "$bound": token, "reason": "old"}
+        assert client.post("/", signed).json["result"]["value"] == [7, "old"]
+        header = client.post("/", signed, headers={"Serveract-Action": "archive"})
+        assert header.json == [7, "old"]
+        # Without the signed field the client cannot choose item_id at all.
+        for response in (
+            client.post("/", {"$action": "archive", "item_id": "8"}, status=400),
+            call(client, "archive", {"item_id": 8}, status=400),
+            call(client, "archive", [8], status=400),
+        ):
+            error = response.json["error"]
+            assert error["type"] == "bad_request"
+            assert "item_id only from a form the server signed" in error["message"]
+        with pytest.raises(TypeError, match="item_id"):
+            actions.hidden_field("archive")
+        with pytest.raises(ValueError, match="bound names no parameter"):
+            reg.action(lambda x: x, name="bad", bound=["y"])
 
     def test_binding_without_a_secret_fails_when_rendering(self, reg, monkeypatch):
         monkeypatch.delenv("SERVERACT_SECRET", raising=False)

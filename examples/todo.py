@@ -121,13 +121,13 @@ def add_todo(title: str) -> dict[str, Any]:
     return _state(f"Added “{todo.title}”.")
 
 
-@action
+@action(bound=["todo_id"])  # only from the signed form: the page chose it
 def toggle_todo(todo_id: int) -> dict[str, Any]:
     store.toggle(todo_id)
     return _state()
 
 
-@action
+@action(bound=["todo_id"])  # only from the signed form: the page chose it
 def delete_todo(todo_id: int) -> dict[str, Any]:
     store.delete(todo_id)
     return _state("Deleted.")
