@@ -498,20 +498,7 @@ def _json_converter(hint: Any, where: str) -> Callable[[Any], Any]:
     if _is_union(hint):
         nullable = type(None) in args
         members = [_json_converter(a, where) for a in args if a is not type(None)]
-
-        def union(value: Any) -> Any:
-            if value is None:
-                if nullable:
-                    return None
-                raise _Invalid(f"expected {_describe_union(hint)}")
-            for convert in members:
-                try:
-                    return convert(value)
-                except _Invalid:
-                    pass
-            raise _Invalid(f"expected {_describe_union(hint)}")
-
-        return union
+        return _union_converter(hint, members, nullable)
     if origin is Literal:
         allowed = [(type(a), a) for a in args]
 
@@ -611,6 +598,25 @@ def _json_bytes(value: Any) -> bytes:
     raise _Invalid("expected text")
 
 
+def _union_converter(
+    hint: Any, members: list[Callable[[Any], Any]], nullable: bool
+) -> Callable[[Any], Any]:
+    """The first member's conversion that fits, in the hint's order."""
+    description = _describe_union(hint)
+
+    def union(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        for convert in members:
+            try:
+                return convert(value)
+            except _Invalid:
+                pass
+        raise _Invalid(f"expected {description}")
+
+    return union
+
+
 def _describe_union(hint: Any) -> str:
     return " or ".join(
         "null" if a is type(None) else _describe(a) for a in typing.get_args(hint)
@@ -689,16 +695,7 @@ def _text_converter(hint: Any, where: str) -> Callable[[Any], Any]:
             for a in typing.get_args(hint)
             if a is not type(None)
         ]
-
-        def union(value: Any) -> Any:
-            for convert in members:
-                try:
-                    return convert(value)
-                except _Invalid:
-                    pass
-            raise _Invalid(f"expected {_describe_union(hint)}")
-
-        return union
+        return _union_converter(hint, members, nullable=False)
     if _is_file_hint(hint):
         return _form_upload
     if hint is bytes:
