@@ -194,22 +194,51 @@ _ERROR_TYPES = {
 }
 
 
-@dataclasses.dataclass(slots=True)
 class _Result:
-    """What a form call without JavaScript did, for the page to render."""
+    """What a form call without JavaScript did, for the page to render.
 
-    #: The action's name.
-    name: str
-    #: Whether the action returned (rather than failed).
-    ok: bool
-    #: What the action returned (``None`` on failure).
-    value: Any = None
-    #: On failure: ``.status``, ``.type``, ``.message``, ``.data``, ``.fields``.
-    error: _Failure | None = None
-    #: The submitted text fields, to fill the form in again.
-    form: webob.multidict.MultiDict[str, str] = dataclasses.field(
-        default_factory=webob.multidict.MultiDict
-    )
+    ``name`` is the action's, ``ok`` whether it returned, ``value`` what it
+    returned, ``error`` on failure a ``.status``, ``.type``, ``.message``,
+    ``.data``, ``.fields``, and ``form`` the submitted text fields, to fill
+    the form in again.
+    """
+
+    __slots__ = ("_fields", "_form", "_skip", "error", "name", "ok", "value")
+
+    def __init__(
+        self,
+        name: str,
+        ok: bool,
+        value: Any,
+        error: _Failure | None,
+        fields: dict[str, list[Any]],
+        skip: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.ok = ok
+        self.value = value
+        self.error = error
+        self._fields = fields
+        self._skip = skip  # the action field and the signed values
+        self._form: webob.multidict.MultiDict[str, str] | None = None
+
+    @property
+    def form(self) -> webob.multidict.MultiDict[str, str]:
+        """The submitted text fields (uploads and serveract's own left out)."""
+        if self._form is None:  # built on first use: a success page rarely asks
+            self._form = webob.multidict.MultiDict.view_list(
+                [
+                    (key, value)
+                    for key, values in self._fields.items()
+                    if key not in self._skip
+                    for value in values
+                    if type(value) is str
+                ]
+            )
+        return self._form
+
+    def __repr__(self) -> str:
+        return f"<result of {self.name}: {'ok' if self.ok else self.error!r}>"
 
 
 def result(environ: WSGIEnvironment) -> _Result | None:
@@ -956,7 +985,7 @@ class _Action:
                     )
                 else:
                     errors.append({"field": key, "message": "unexpected argument"})
-        return self._finish(kwargs, extra, errors, request, json=True)
+        return self._finish(kwargs, extra, errors, request)
 
     def bind_form(
         self,
@@ -988,7 +1017,7 @@ class _Action:
                 errors.append({"field": name, "message": "unexpected argument"})
             else:
                 kwargs[name] = self._convert(target.json, value, name, errors)
-        return self._finish(kwargs, [], errors, request, json=False)
+        return self._finish(kwargs, [], errors, request)
 
     @staticmethod
     def _convert(
@@ -1009,7 +1038,6 @@ class _Action:
         extra: list[Any],
         errors: list[dict[str, Any]],
         request: Callable[[], webob.Request],
-        json: bool,
     ) -> tuple[list[Any], dict[str, Any]]:
         # Every parameter given (and no **kwargs extras counted): nothing
         # can be missing.
@@ -1546,23 +1574,13 @@ class ServerActions:
             bound = self._verify_bound(action, fields.get(_BOUND_FIELD))
         except _Failure as failure:
             return self._answer_error(start_response, failure)
-        skip = self._skip_fields
-        form: webob.multidict.MultiDict[str, str] = webob.multidict.MultiDict.view_list(
-            [
-                (key, value)
-                for key, values in fields.items()
-                if key not in skip
-                for value in values
-                if type(value) is str
-            ]
-        )
         try:
             args, kwargs = action.bind_form(
                 fields, bound, self._request_factory(environ), self._skip_fields
             )
             value = self._invoke(action, environ, args, kwargs)
         except _Failure as failure:
-            outcome = _Result(name, False, None, failure, form)
+            outcome = _Result(name, False, None, failure, fields, self._skip_fields)
         else:
             if isinstance(value, redirect):
                 target = html.escape(value.url)
@@ -1576,23 +1594,28 @@ class ServerActions:
                 )
             if isinstance(value, webob.Response):
                 return value(environ, start_response)
-            outcome = _Result(name, True, value, None, form)
+            outcome = _Result(name, True, value, None, fields, self._skip_fields)
         return self._render(environ, start_response, outcome)
 
     def _render(
         self, environ: WSGIEnvironment, start_response: StartResponse, outcome: _Result
     ) -> Iterable[bytes]:
-        """Have the wrapped app render the same URL as a GET, with the outcome."""
+        """Have the wrapped app render the same URL as a GET, with the outcome.
+
+        The GET gets a copy of the environ: the server and outer middleware
+        (an access log) still see the POST they handed over."""
         get = environ.copy()
         for key in _POST_ONLY_KEYS:
             get.pop(key, None)
         get["REQUEST_METHOD"] = "GET"
         get["wsgi.input"] = io.BytesIO(b"")
         get[_RESULT_KEY] = environ[_RESULT_KEY] = outcome
-        added = environ.get(_HEADERS_KEY, ())
-        cookies = [v for k, v in added if k.lower() == "set-cookie"]
-        if cookies:  # set inside the action: the page shows their effect
-            get["HTTP_COOKIE"] = _with_cookies(get.get("HTTP_COOKIE", ""), cookies)
+        added = environ.get(_HEADERS_KEY)
+        if added:  # cookies set inside the action: the page shows their effect
+            cookies = [v for k, v in added if k.lower() == "set-cookie"]
+            if cookies:
+                cookie = get.get("HTTP_COOKIE", "")
+                get["HTTP_COOKIE"] = _with_cookies(cookie, cookies)
 
         def start_no_store(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -1680,14 +1703,17 @@ class ServerActions:
         if length is not None and length > self.max_body_size:
             raise _too_large(self.max_body_size)
         stream: Any = environ["wsgi.input"]
+        complete = length is not None and len(head) >= length
         # Bounded by Content-Length even with nothing peeked: a server's raw
         # socket file blocks on a read past the end of the body.
-        if head or length is not None:
+        if complete:
+            stream = io.BytesIO(head[:length])
+        elif head or length is not None:
             rest = None if length is None else length - len(head)
             stream = _Replay(head, stream, rest)
         fields: dict[str, list[Any]] = {}
         if media == "application/x-www-form-urlencoded":
-            if length is not None and len(head) >= length:
+            if complete:
                 body = head[:length]  # the peek already holds the whole body
             elif length is None:
                 body = _read_to_end(stream, self.max_body_size)

@@ -963,6 +963,23 @@ class TestNoJavaScriptForms:
         )
         assert response.json["result"]["value"] == {"id": 1, "name": "Ada"}
 
+    def test_the_server_still_sees_the_post(self, reg):
+        @reg.action
+        def ping() -> str:
+            return "pong"
+
+        seen: list[str] = []
+        actions = serveract.ServerActions(validator(Recorder()), reg)
+
+        def access_log(environ: dict[str, Any], start_response: Any) -> Any:
+            answer = actions(environ, start_response)
+            seen.append(environ["REQUEST_METHOD"])  # read after, as logs do
+            return answer
+
+        response = webtest.TestApp(access_log).post("/", {"$action": "ping"})
+        assert response.json["method"] == "GET"  # what the app rendered
+        assert seen == ["POST"]
+
     def test_redirect_answers_303(self, client):
         response = client.post("/account", {"$action": "sign_out"}, status=303)
         assert response.headers["Location"].endswith("/goodbye")
