@@ -1299,6 +1299,9 @@ def _origin_pattern(pattern: str) -> Callable[[str], bool]:
         raise ValueError(
             f"allowed_origins: only the leftmost label may be a wildcard: {pattern!r}"
         )
+    if first in ("*", "**") and not tail.strip(".:0123456789"):
+        # A wildcard with no domain after it would let every site call.
+        raise ValueError(f"allowed_origins: a wildcard needs a domain: {pattern!r}")
     if first == "*":
         regex = r"[^.:]+" + re.escape(dot + tail)
     elif first == "**":

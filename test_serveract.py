@@ -1137,6 +1137,9 @@ class TestOptions:
             serveract.ServerActions(app, reg, client_path="serveract.js")
         with pytest.raises(ValueError):
             serveract.ServerActions(app, reg, allowed_origins=["app.*.example.com"])
+        for everything in ("*", "**", "**:8080", "https://*"):
+            with pytest.raises(ValueError, match="wildcard"):
+                serveract.ServerActions(app, reg, allowed_origins=[everything])
         with pytest.raises(TypeError):
             serveract.ServerActions(app, reg, allowed_origins="example.com")  # type: ignore[arg-type]
 
