@@ -834,6 +834,7 @@ class _Param:
         "form_missing",
         "json",
         "kind",
+        "many",
         "name",
         "request",
     )
@@ -850,7 +851,8 @@ class _Param:
             self.json = _json_converter(hint, where)
             origin = typing.get_origin(hint)
             many = origin in (list, tuple, set, frozenset, collections.abc.Sequence)
-            if many and (origin is not tuple or ... in typing.get_args(hint)):
+            self.many = many and (origin is not tuple or ... in typing.get_args(hint))
+            if self.many:
                 args = typing.get_args(hint)
                 item_hint = args[0] if args else Any
                 item = _text_converter(item_hint, where)
@@ -858,7 +860,8 @@ class _Param:
                 build: Callable[[Any], Any] = (
                     origin if origin in (tuple, set, frozenset) else list
                 )
-                self.form: Callable[[list[Any]], Any] = lambda values: build(
+                # Takes every value of the field; a single one takes the last.
+                self.form: Callable[[Any], Any] = lambda values: build(
                     [
                         _item(item, i, v)
                         for i, v in enumerate(values)
@@ -868,8 +871,7 @@ class _Param:
                 self.blank = True
                 self.form_missing: Any = build([])
             else:
-                single = _text_converter(hint, where)
-                self.form = lambda values: single(values[-1])
+                self.form = _text_converter(hint, where)
                 self.blank = _takes_blank(hint)
                 nullable = _is_union(hint) and type(None) in typing.get_args(hint)
                 self.form_missing = (
@@ -978,6 +980,7 @@ class _Action:
                     try:
                         kwargs[key] = known.json(value)
                     except _Invalid as error:
+                        kwargs[key] = None  # given, if wrong: not also "required"
                         errors.append({"field": key, "message": str(error)})
                 elif self.var_kwargs is not None:
                     kwargs[key] = self._convert(
@@ -1004,7 +1007,11 @@ class _Action:
                 continue
             values = fields.get(name)
             if values and (param.blank or values[-1] != ""):
-                kwargs[name] = self._convert(param.form, values, name, errors)
+                try:
+                    kwargs[name] = param.form(values if param.many else values[-1])
+                except _Invalid as error:
+                    kwargs[name] = None  # given, if wrong: not also "required"
+                    errors.append({"field": name, "message": str(error)})
             elif param.form_missing is not _EMPTY:
                 kwargs[name] = param.form_missing
         if self.var_kwargs is not None:
@@ -1624,11 +1631,9 @@ class ServerActions:
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
             # The page shows one user's outcome: no cache may keep it.
-            headers = [(k, v) for k, v in headers if k.lower() != "cache-control"]
-            headers.append(("Cache-Control", "no-store"))
-            if exc_info is None:
-                return start_response(status, headers)
-            return start_response(status, headers, exc_info)
+            kept = [h for h in headers if h[0].lower() != "cache-control"]
+            kept.append(("Cache-Control", "no-store"))
+            return start_response(status, kept, exc_info)
 
         return self.app(get, start_no_store)
 

@@ -260,6 +260,8 @@ class TestJsonBinding:
         assert ok.json == (float(good) if hint is float else good)
         error = call(client, "echo", [bad], status=422).json["error"]
         assert error["type"] == "invalid_arguments"
+        keyword = call(client, "echo", {"value": bad}, status=422).json["error"]
+        assert len(keyword["data"]) == len(error["data"]) == 1
         assert error["data"][0]["field"] == "value"
         assert error["data"][0]["message"].startswith(("expected", "["))
 
