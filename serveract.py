@@ -2255,7 +2255,9 @@ def _main(argv: list[str] | None = None) -> int:
             except NameError:  # a hint imported only under TYPE_CHECKING
                 signature = inspect.signature(func)
             prefix = "async " if inspect.iscoroutinefunction(func) else ""
-            print(f"{prefix}{name}{signature}")
+            bound = sorted(actions.registry._actions[name].bound)
+            suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
+            print(f"{prefix}{name}{signature}{suffix}")
         return 0
     try:
         from waitress.server import create_server

@@ -153,6 +153,21 @@ def test_list_prints_each_action_with_its_signature(project: Path) -> None:
     ]
 
 
+def test_list_marks_bound_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+    try:
+        assert serveract._main(["--list", "todo:app"]) == 0
+    finally:
+        sys.path.pop(0)
+    listed = capsys.readouterr().out.splitlines()
+    assert "delete_todo(todo_id: int) -> dict[str, typing.Any]  [bound: todo_id]" in (
+        listed
+    )
+    assert "add_todo(title: str) -> dict[str, typing.Any]" in listed
+
+
 def test_list_shows_the_registry_of_an_already_wrapped_app(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
