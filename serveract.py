@@ -1405,6 +1405,7 @@ class ServerActions:
         self.debug = debug
         self.trusted_proxy = trusted_proxy
         self._header_key = "HTTP_" + header.upper().replace("-", "_")
+        self._skip_fields = (field, _BOUND_FIELD)  # serveract's own form fields
         self._origin_matchers = [_origin_pattern(p) for p in allowed_origins]
         # What a form's first bytes look like when it names an action: the
         # field urlencoded (browsers write $ as %24), or a multipart part header.
@@ -1657,10 +1658,6 @@ class ServerActions:
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [self._script]
 
     # -- helpers of the branches
-
-    @property
-    def _skip_fields(self) -> tuple[str, ...]:
-        return (self.field, _BOUND_FIELD)
 
     def _names_action(self, head: bytes, media: str, content_type: str) -> bool:
         if media == "multipart/form-data":
