@@ -53,7 +53,7 @@ import typing
 import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, Union
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus
 
 import webob
 import webob.multidict
@@ -949,7 +949,7 @@ class _Action:
         return self
 
     def bind_json(
-        self, payload: Any, request: Callable[[], webob.Request]
+        self, payload: Any, environ: WSGIEnvironment
     ) -> tuple[list[Any], dict[str, Any]]:
         """Arguments from a decoded JSON body: list = positional, dict = keywords."""
         errors: list[dict[str, Any]] = []
@@ -988,13 +988,13 @@ class _Action:
                     )
                 else:
                     errors.append({"field": key, "message": "unexpected argument"})
-        return self._finish(kwargs, extra, errors, request)
+        return self._finish(kwargs, extra, errors, environ)
 
     def bind_form(
         self,
         fields: dict[str, list[Any]],
         bound: dict[str, Any],
-        request: Callable[[], webob.Request],
+        environ: WSGIEnvironment,
         skip: tuple[str, ...],
     ) -> tuple[list[Any], dict[str, Any]]:
         """Arguments from form fields (name → values), then the signed ``bound``
@@ -1024,7 +1024,7 @@ class _Action:
                 errors.append({"field": name, "message": "unexpected argument"})
             else:
                 kwargs[name] = self._convert(target.json, value, name, errors)
-        return self._finish(kwargs, [], errors, request)
+        return self._finish(kwargs, [], errors, environ)
 
     @staticmethod
     def _convert(
@@ -1044,7 +1044,7 @@ class _Action:
         kwargs: dict[str, Any],
         extra: list[Any],
         errors: list[dict[str, Any]],
-        request: Callable[[], webob.Request],
+        environ: WSGIEnvironment,
     ) -> tuple[list[Any], dict[str, Any]]:
         # Every parameter given (and no **kwargs extras counted): nothing
         # can be missing.
@@ -1055,7 +1055,7 @@ class _Action:
         ):
             for param in self.params:
                 if param.request:
-                    kwargs[param.name] = request()
+                    kwargs[param.name] = webob.Request(environ)
                 elif param.name not in kwargs and param.default is _EMPTY:
                     errors.append({"field": param.name, "message": "required"})
         if errors:
@@ -1156,30 +1156,56 @@ def _media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-def _parse_urlencoded(text: str) -> list[tuple[str, str]]:
-    """``parse_qsl(text, keep_blank_values=True, errors="strict")``, without
-    its per-field overhead: only escaped names and values are unquoted."""
-    if text.count("&") >= _MAX_FIELDS:
-        raise ValueError("too many fields")
-    pairs = []
-    for item in text.split("&"):
-        if not item:
-            continue
-        key, _, value = item.partition("=")
-        if "%" in item or "+" in item:
-            key = unquote_plus(key, errors="strict")
-            value = unquote_plus(value, errors="strict")
-        pairs.append((key, value))
-    return pairs
-
-
-def _tell(stream: Any) -> int | None:
-    """Where a seekable input stands (waitress spools bodies to BytesIO or a
-    file), or ``None``: a peeked-at body is then replayed instead."""
+def _parse_form(body: bytes) -> dict[str, list[str]]:
+    """The fields of an urlencoded body, name → values in order: what
+    ``parse_qsl(keep_blank_values=True, errors="strict")`` finds, without its
+    per-field overhead (only escaped names and values are unquoted)."""
+    if body.count(b"&") >= _MAX_FIELDS:
+        raise _Failure(413, f"The form has more than {_MAX_FIELDS} fields")
     try:
-        return stream.tell() if stream.seekable() else None
-    except (AttributeError, OSError, ValueError):
-        return None
+        text = body.decode("utf-8")
+        fields: dict[str, list[str]] = {}
+        for item in text.split("&"):
+            if not item:
+                continue
+            key, _, value = item.partition("=")
+            if "%" in item or "+" in item:
+                key = _unquote(key)
+                value = _unquote(value)
+            values = fields.get(key)
+            if values is None:
+                fields[key] = [value]
+            else:
+                values.append(value)
+    except UnicodeDecodeError:
+        raise _Failure(400, "The form body is not valid UTF-8") from None
+    return fields
+
+
+# "%XX" → the byte, for every mix of cases (as urllib.parse has it).
+_HEX_BYTE = {
+    (a + b).encode(): bytes.fromhex(a + b)
+    for a in "0123456789ABCDEFabcdef"
+    for b in "0123456789ABCDEFabcdef"
+}
+
+
+def _unquote(text: str) -> str:
+    """``unquote_plus(text, errors="strict")`` in one call: a malformed
+    escape stays as it is, a bad UTF-8 sequence raises."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    first, *rest = text.encode().split(b"%")
+    parts = [first]
+    for item in rest:
+        byte = _HEX_BYTE.get(item[:2])
+        if byte is None:
+            parts += (b"%", item)
+        else:
+            parts += (byte, item[2:])
+    return b"".join(parts).decode("utf-8")
 
 
 class _Replay:
@@ -1508,9 +1534,8 @@ class ServerActions:
             if media in _FORM_TYPES:
                 fields = self._read_form(environ, media, b"", needs_request)
                 bound = self._verify_bound(action, fields.get(_BOUND_FIELD))
-                request = self._request_factory(environ)
                 args, kwargs = action.bind_form(
-                    fields, bound, request, self._skip_fields
+                    fields, bound, environ, self._skip_fields
                 )
             else:
                 if action.bound:
@@ -1527,7 +1552,7 @@ class ServerActions:
                         415,
                         f"Cannot decode {media}: send application/json or a form",
                     )
-                args, kwargs = action.bind_json(payload, self._request_factory(environ))
+                args, kwargs = action.bind_json(payload, environ)
             value = self._invoke(action, environ, args, kwargs)
         except _Failure as failure:
             return self._answer_error(start_response, failure)
@@ -1536,31 +1561,44 @@ class ServerActions:
     def _maybe_form_call(
         self, environ: WSGIEnvironment, start_response: StartResponse, media: str
     ) -> Iterable[bytes]:
-        try:
-            length = _content_length(environ)
-        except _Failure:
-            return self.app(environ, start_response)  # not ours to judge
-        if length == 0:
+        declared = environ.get("CONTENT_LENGTH")
+        if declared and declared.isdecimal():  # the common case, checked first
+            length: int | None = int(declared)
+        else:
+            try:
+                length = _content_length(environ)
+            except _Failure:
+                return self.app(environ, start_response)  # not ours to judge
+        if not length and length is not None:
             return self.app(environ, start_response)
         stream = environ["wsgi.input"]
-        want = _PEEK_SIZE if length is None else min(length, _PEEK_SIZE)
-        start = _tell(stream)
+        want = _PEEK_SIZE if length is None or length > _PEEK_SIZE else length
+        try:  # a seekable input (waitress's) is read and wound back
+            start = stream.tell() if stream.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            start = None
         head = stream.read(want)
         while len(head) < want:  # a short read: the server returned part of it
             more = stream.read(want - len(head))
             if not more:
                 break
             head += more
-        if not self._names_action(head, media, environ.get("CONTENT_TYPE", "")):
-            if start is not None:
-                stream.seek(start)  # the server's own file: no copy, no wrapper
-            elif length is not None and len(head) >= length:
-                environ["wsgi.input"] = io.BytesIO(head)
-            else:
-                rest = None if length is None else length - len(head)
-                environ["wsgi.input"] = _Replay(head, stream, rest)
-            return self.app(environ, start_response)
-        return self._form_call(environ, start_response, media, head)
+        if media == "multipart/form-data":
+            found = self._names_part(head, environ["CONTENT_TYPE"])
+        else:  # the hidden field comes first, or after other fields
+            found = head.startswith(self._form_markers) or (
+                self._form_tail in head and self._names_field(head)
+            )
+        if found:
+            return self._form_call(environ, start_response, media, head)
+        if start is not None:
+            stream.seek(start)  # the server's own file: no copy, no wrapper
+        elif length is not None and len(head) >= length:
+            environ["wsgi.input"] = io.BytesIO(head)  # all of it, as it came
+        else:
+            rest = None if length is None else length - len(head)
+            environ["wsgi.input"] = _Replay(head, stream, rest)
+        return self.app(environ, start_response)
 
     def _form_call(
         self,
@@ -1573,7 +1611,12 @@ class ServerActions:
             start_response = _with_context_headers(environ, start_response)
         try:
             self._check_origin(environ)
-            fields = self._read_form(environ, media, head, True)
+            body = None
+            if media == "multipart/form-data":
+                fields = self._read_form(environ, media, head, True)
+            else:
+                body = self._read_urlencoded(environ, head)
+                fields = _parse_form(body)
             names = fields.get(self.field)
             name = names[-1] if names else None  # a submitter button's value is last
             if not isinstance(name, str):
@@ -1582,13 +1625,14 @@ class ServerActions:
             if found is None:
                 raise _Failure(404, f"No action named {name!r}")
             action = found.prepared()
-            bound = self._verify_bound(action, fields.get(_BOUND_FIELD))
+            tokens = fields.get(_BOUND_FIELD)
+            bound = self._verify_bound(action, tokens) if tokens or action.bound else {}
+            if body is not None and (action.wants_request or self.context is not None):
+                _replace_body(environ, body)  # the action's request reads it again
         except _Failure as failure:
             return self._answer_error(start_response, failure)
         try:
-            args, kwargs = action.bind_form(
-                fields, bound, self._request_factory(environ), self._skip_fields
-            )
+            args, kwargs = action.bind_form(fields, bound, environ, self._skip_fields)
             value = self._invoke(action, environ, args, kwargs)
         except _Failure as failure:
             outcome = _Result(name, False, None, failure, fields, self._skip_fields)
@@ -1659,24 +1703,27 @@ class ServerActions:
 
     # -- helpers of the branches
 
-    def _names_action(self, head: bytes, media: str, content_type: str) -> bool:
-        if media == "multipart/form-data":
-            # The boundary never occurs inside a part's data, so each
-            # delimiter found starts a part header, which is searched for the
-            # field's name up to the blank line ending it.
-            boundary = cgi.parse_header(content_type)[1].get("boundary", "")
-            if not boundary or not boundary.isascii():
-                return False
-            delimiter = b"--" + boundary.encode()
-            start = head.find(delimiter)
-            while start >= 0:
-                end = head.find(b"\r\n\r\n", start)
-                if end < 0:
-                    return False
-                if self._part_marker.search(head, start, end):
-                    return True
-                start = head.find(delimiter, end)
+    def _names_part(self, head: bytes, content_type: str) -> bool:
+        """Whether a multipart body's first bytes hold the action field."""
+        # The boundary never occurs inside a part's data, so each delimiter
+        # found starts a part header, which is searched for the field's name
+        # up to the blank line ending it.
+        boundary = cgi.parse_header(content_type)[1].get("boundary", "")
+        if not boundary or not boundary.isascii():
             return False
+        delimiter = b"--" + boundary.encode()
+        start = head.find(delimiter)
+        while start >= 0:
+            end = head.find(b"\r\n\r\n", start)
+            if end < 0:
+                return False
+            if self._part_marker.search(head, start, end):
+                return True
+            start = head.find(delimiter, end)
+        return False
+
+    def _names_field(self, head: bytes) -> bool:
+        """Whether an urlencoded body's first bytes hold the action field."""
         tail = self._form_tail
         at = head.find(tail)
         while at >= 0:
@@ -1704,39 +1751,23 @@ class ServerActions:
         """Fields of a form body (name → values in order), of which ``head``
         was already read. With ``keep`` the body stays readable for the
         action's request and the framework context."""
+        if media == "application/x-www-form-urlencoded":
+            body = self._read_urlencoded(environ, head)
+            if keep:
+                _replace_body(environ, body)
+            return _parse_form(body)
         length = _content_length(environ)
         if length is not None and length > self.max_body_size:
             raise _too_large(self.max_body_size)
         stream: Any = environ["wsgi.input"]
-        complete = length is not None and len(head) >= length
         # Bounded by Content-Length even with nothing peeked: a server's raw
         # socket file blocks on a read past the end of the body.
-        if complete:
+        if length is not None and len(head) >= length:
             stream = io.BytesIO(head[:length])
         elif head or length is not None:
             rest = None if length is None else length - len(head)
             stream = _Replay(head, stream, rest)
         fields: dict[str, list[Any]] = {}
-        if media == "application/x-www-form-urlencoded":
-            if complete:
-                body = head[:length]  # the peek already holds the whole body
-            elif length is None:
-                body = _read_to_end(stream, self.max_body_size)
-            else:
-                body = _read_exactly(stream, length)
-            if keep:
-                _replace_body(environ, body)
-            try:
-                pairs = _parse_urlencoded(body.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise _Failure(400, "The form body is not valid UTF-8") from None
-            except ValueError:
-                raise _Failure(
-                    413, f"The form has more than {_MAX_FIELDS} fields"
-                ) from None
-            for key, value in pairs:
-                fields.setdefault(key, []).append(value)
-            return fields
         stream = _Bounded(stream, self.max_body_size, length)
         if keep:
             # Spool the body once (memory, or a temporary file past 1 MiB) so
@@ -1781,8 +1812,17 @@ class ServerActions:
             fields.setdefault(part.name, []).append(item)
         return fields
 
-    def _request_factory(self, environ: WSGIEnvironment) -> Callable[[], webob.Request]:
-        return lambda: webob.Request(environ)
+    def _read_urlencoded(self, environ: WSGIEnvironment, head: bytes) -> bytes:
+        """The whole body of an urlencoded form, of which ``head`` was read."""
+        length = _content_length(environ)
+        if length is None:
+            stream = _Replay(head, environ["wsgi.input"], None)
+            return _read_to_end(stream, self.max_body_size)
+        if length > self.max_body_size:
+            raise _too_large(self.max_body_size)
+        if len(head) >= length:
+            return head[:length]  # the peek already holds it all
+        return head + _read_exactly(environ["wsgi.input"], length - len(head))
 
     def _check_origin(self, environ: WSGIEnvironment) -> None:
         origin = environ.get("HTTP_ORIGIN")
