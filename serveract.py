@@ -1437,7 +1437,8 @@ class ServerActions:
         # field urlencoded (browsers write $ as %24), or a multipart part header.
         quoted = quote_plus(field, safe="*").encode()
         self._form_markers = (field.encode() + b"=", quoted + b"=")
-        self._part_marker = re.compile(rb'[;\s]name="%s"' % re.escape(field.encode()))
+        self._part_name = b'name="' + field.encode() + b'"'
+        self._part_marker = re.compile(rb"[;\s]" + re.escape(self._part_name))
         # Their common ending ("action="), found with one scan of the peek.
         raw, quoted = self._form_markers
         size = 1  # both end with "="
@@ -1705,6 +1706,8 @@ class ServerActions:
 
     def _names_part(self, head: bytes, content_type: str) -> bool:
         """Whether a multipart body's first bytes hold the action field."""
+        if self._part_name not in head:  # most uploads: one scan, no parsing
+            return False
         # The boundary never occurs inside a part's data, so each delimiter
         # found starts a part header, which is searched for the field's name
         # up to the blank line ending it.
