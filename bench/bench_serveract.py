@@ -1141,33 +1141,34 @@ def server_apps() -> dict[str, Callable[[], WSGIApp]]:
     }
 
 
-def serve(name: str, threads: int) -> None:
-    """The child process of the server mode: one app under waitress."""
+def serve(names: list[str], threads: int) -> None:
+    """The child process of the server mode: each app under its own waitress
+    server (own port, own worker threads), all in this one process, so that
+    no app gains or loses by its process's memory layout or CPU placement."""
     import logging
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
-
-    def exit_with_parent() -> None:
-        sys.stdin.read()  # EOF when the parent goes away, however it ends
-        os._exit(0)
-
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-    server = waitress.create_server(
-        server_apps()[name](), host="127.0.0.1", port=0, threads=threads
-    )
-    print(server.effective_port, flush=True)
-    server.run()
+    ports = {}
+    for name in names:
+        server = waitress.create_server(
+            server_apps()[name](), host="127.0.0.1", port=0, threads=threads
+        )
+        ports[name] = server.effective_port
+        threading.Thread(target=server.run, daemon=True).start()
+    print(json.dumps(ports), flush=True)
+    sys.stdin.read()  # EOF when the parent goes away, however it ends
+    os._exit(0)
 
 
 class Server:
-    """A waitress child process on 127.0.0.1, stopped by :meth:`stop`."""
+    """The waitress child process on 127.0.0.1, stopped by :meth:`stop`."""
 
-    def __init__(self, name: str, threads: int) -> None:
-        self.name = name
+    def __init__(self, names: list[str], threads: int) -> None:
+        self.name = ",".join(names)
         # kept open while the child runs, closed by stop()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", name, "--threads", str(threads)],
+            [sys.executable, __file__, "--serve", self.name, "--threads", str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -1175,10 +1176,11 @@ class Server:
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], 60)
         line = self.process.stdout.readline() if ready else b""
-        if not line.strip().isdigit():
+        try:
+            self.ports: dict[str, int] = json.loads(line)
+        except ValueError:
             self.stop()
-            raise RuntimeError(f"server {name} did not start: {self.errors()}")
-        self.port = int(line)
+            raise RuntimeError(f"servers did not start: {self.errors()}") from None
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the server process so far (Linux)."""
@@ -1438,13 +1440,12 @@ def run_load(
         load.cpu_us.append(None)
         return
     cpu_before = server.cpu_seconds()
+    port = server.ports[load.server]
     try:
         if client == "wrk":
-            rps = run_wrk(load, server.port, max(1, round(seconds)), connections)
+            rps = run_wrk(load, port, max(1, round(seconds)), connections)
         else:
-            rps = run_python_client(
-                load, server.port, seconds, connections, max_requests
-            )
+            rps = run_python_client(load, port, seconds, connections, max_requests)
     except Exception:
         load.failures.append(traceback.format_exc(limit=-2))
         load.rps.append(None)
@@ -1468,20 +1469,16 @@ def run_server(
     max_requests: int,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    servers: dict[str, Server] = {}
+    server = Server(list(dict.fromkeys(load.server for load in loads)), threads)
     try:
         for load in loads:
-            if load.server not in servers:
-                servers[load.server] = Server(load.server, threads)
-        for load in loads:
-            status, headers, body = _send(servers[load.server].port, load)
+            status, headers, body = _send(server.ports[load.server], load)
             load.failures += load.check(status, headers, body)
             load.answers_checked += 1
             load.expected = (int(status.split()[0]), body)
         for load in loads:  # warm every server up, untimed (answers checked)
             if not load.failures:
-                port = servers[load.server].port
-                run_python_client(load, port, 1.0, 1, 200)
+                run_python_client(load, server.ports[load.server], 1.0, 1, 200)
         groups: dict[str, list[Load]] = {}
         for load in loads:
             groups.setdefault(load.group, []).append(load)
@@ -1494,19 +1491,17 @@ def run_server(
                 for load in group[shift:] + group[:shift]:
                     run_load(
                         load,
-                        servers[load.server],
+                        server,
                         client,
                         seconds,
                         connections,
                         max_requests,
                     )
     finally:
-        for server in servers.values():
-            server.stop()
-    for server in servers.values():
-        if server.process.returncode not in (0, -15):
-            code = server.process.returncode
-            log(f"server {server.name} exited with {code}: {server.errors()}")
+        server.stop()
+    if server.process.returncode not in (0, -15):
+        code = server.process.returncode
+        log(f"servers {server.name} exited with {code}: {server.errors()}")
     return {
         "client": client,
         "connections": connections,
@@ -1842,7 +1837,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--seconds", type=float, help="per load run (default 1)")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--threads", type=int, default=4, help="waitress threads")
     parser.add_argument("--max-requests", type=int, help="python client cap per run")
     parser.add_argument(
@@ -1853,7 +1848,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.threads)
+        serve(args.serve.split(","), args.threads)
         return 0
 
     out = sys.stderr if args.json == "-" else sys.stdout
