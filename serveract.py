@@ -1570,7 +1570,7 @@ class ServerActions:
                 length = _content_length(environ)
             except _Failure:
                 return self.app(environ, start_response)  # not ours to judge
-        if not length and length is not None:
+        if length == 0:
             return self.app(environ, start_response)
         stream = environ["wsgi.input"]
         want = _PEEK_SIZE if length is None or length > _PEEK_SIZE else length
