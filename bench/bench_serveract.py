@@ -1503,11 +1503,14 @@ def run_server(
             groups.setdefault(load.group, []).append(load)
         for number in range(rounds):
             log(f"6 server, round {number + 1}/{rounds} ...")
-            # A group's loads run back to back, so each ratio compares runs
-            # seconds apart; the first of them rotates every round.
+            # A group's loads run back to back, then again in reverse order
+            # (A B C C B A), and each load's round is the mean of its two
+            # runs: a machine that slows down or speeds up during the round
+            # moves every load alike. The first load rotates every round.
             for group in groups.values():
                 shift = number % len(group)
-                for load in group[shift:] + group[:shift]:
+                order = group[shift:] + group[:shift]
+                for load in order + order[::-1]:
                     run_load(
                         load,
                         server,
@@ -1516,6 +1519,13 @@ def run_server(
                         connections,
                         max_requests,
                     )
+                for load in group:
+                    for runs in (load.rps, load.cpu_us):
+                        first, second = runs.pop(), runs.pop()
+                        if first is None or second is None:
+                            runs.append(None)
+                        else:
+                            runs.append((first + second) / 2)
     finally:
         server.stop()
     if server.process.returncode not in (0, -15):
@@ -1847,7 +1857,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds (default 51, server 15, quick 3, server quick 1)",
+        help="rounds (default 51, server 9, quick 3, server quick 1)",
     )
     parser.add_argument("--sample-ms", type=float, help="time per sample (default 5)")
     parser.add_argument(
@@ -1907,7 +1917,7 @@ def main(argv: list[str] | None = None) -> int:
             client = "wrk" if shutil.which("wrk") else "python"
         seconds = args.seconds or 1.0
         max_requests = args.max_requests or (300 if args.quick else 200_000)
-        server_rounds = args.rounds or (1 if args.quick else 15)
+        server_rounds = args.rounds or (1 if args.quick else 9)
         loads = server_loads(frameworks=not (args.quick or args.no_frameworks))
         settings["server"] = run_server(
             loads,
