@@ -13,7 +13,9 @@ thousands of calls per sample; the garbage collector runs before every
 sample and stays on while timing, so each implementation pays for its own
 garbage. The cost of the harness alone (fresh environ, call, answer) is timed
 in the same rounds and reported as the case's floor. ``--server`` puts the
-same apps behind waitress on 127.0.0.1 and loads them with ``wrk``.
+same apps behind waitress on 127.0.0.1 (one child process, a server and a
+port per app) and loads them with ``wrk`` over one keep-alive connection,
+each round forward and back.
 
 Usage::
 
