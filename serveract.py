@@ -93,6 +93,8 @@ _MAX_FIELDS = 1000
 _RESULT_KEY = "serveract.result"
 #: Headers (cookies a framework ``context`` saved) added to an action's answer.
 _HEADERS_KEY = "serveract.response_headers"
+#: Files holding a multipart body and its parts, closed when the call ends.
+_FILES_KEY = "serveract.files"
 _BOUND_FIELD = "$bound"
 _SIGNATURE_SALT = b"serveract.bound\x00"
 
@@ -450,7 +452,8 @@ class _Invalid(Exception):
 
 class _Upload:
     """An uploaded file: readable like a file, plus ``filename`` and
-    ``content_type``; the part's bytes are in a temporary file, not memory."""
+    ``content_type``; the part's bytes are in a temporary file, not memory,
+    closed when the call ends."""
 
     def __init__(self, part: cgi.FieldStorage) -> None:
         self.filename: str = part.filename or ""
@@ -1557,6 +1560,8 @@ class ServerActions:
             value = self._invoke(action, environ, args, kwargs)
         except _Failure as failure:
             return self._answer_error(start_response, failure)
+        finally:
+            _close_files(environ)
         return self._answer_value(environ, start_response, name, value)
 
     def _maybe_form_call(
@@ -1631,6 +1636,7 @@ class ServerActions:
             if body is not None and (action.wants_request or self.context is not None):
                 _replace_body(environ, body)  # the action's request reads it again
         except _Failure as failure:
+            _close_files(environ)
             return self._answer_error(start_response, failure)
         try:
             args, kwargs = action.bind_form(fields, bound, environ, self._skip_fields)
@@ -1651,6 +1657,8 @@ class ServerActions:
             if isinstance(value, webob.Response):
                 return value(environ, start_response)
             outcome = _Result(name, True, value, None, fields, self._skip_fields)
+        finally:
+            _close_files(environ)
         return self._render(environ, start_response, outcome)
 
     def _render(
@@ -1772,11 +1780,14 @@ class ServerActions:
             stream = _Replay(head, stream, rest)
         fields: dict[str, list[Any]] = {}
         stream = _Bounded(stream, self.max_body_size, length)
+        files = environ.setdefault(_FILES_KEY, [])
         if keep:
             # Spool the body once (memory, or a temporary file past 1 MiB) so
             # the action's request and the framework can read it again.
             spool = _spool(stream)
+            files.append(spool)
             environ["wsgi.input"] = spool
+            environ["webob.is_body_seekable"] = True  # WebOb need not copy it
             environ["CONTENT_LENGTH"] = str(spool.seek(0, io.SEEK_END))
             spool.seek(0)
             stream = spool
@@ -1801,6 +1812,8 @@ class ServerActions:
         if keep:
             stream.seek(0)
         for part in parsed.list or ():
+            if part.file is not None:
+                files.append(part.file)
             if part.name is None:
                 continue
             item: Any
@@ -2085,10 +2098,26 @@ def _spool(stream: Any) -> Any:
     import tempfile
 
     spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - returned
-    while chunk := stream.read(_CHUNK_SIZE):
-        spool.write(chunk)
+    try:
+        while chunk := stream.read(_CHUNK_SIZE):
+            spool.write(chunk)
+    except BaseException:  # too large, or cut short: nobody will read it
+        spool.close()
+        raise
     spool.seek(0)
     return spool
+
+
+def _close_files(environ: WSGIEnvironment) -> None:
+    """Close the copy of a multipart body and the files of its parts once the
+    call is over (uploads are readable during the call, as in Werkzeug): no
+    temporary file waits for the garbage collector."""
+    files = environ.pop(_FILES_KEY, None)
+    if files:
+        for file in files:
+            file.close()
+        if any(environ.get("wsgi.input") is file for file in files):
+            environ["wsgi.input"] = io.BytesIO(b"")  # the call consumed the body
 
 
 # -- Answers ----------------------------------------------------------------

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime
 import decimal
+import gc
 import http.client
 import io
 import json
@@ -864,6 +865,46 @@ def test_uploads_go_to_a_temporary_file_not_memory(reg: serveract.Registry) -> N
     # Never the whole upload in memory at once (the body is spooled to disk
     # past 1 MiB, the part written to its own temporary file).
     assert peak < size
+
+
+@pytest.mark.parametrize("kind", ["header", "form"])
+@pytest.mark.parametrize("outcome", ["ok", "failed", "too large"])
+def test_the_spooled_body_is_closed_after_the_call(
+    reg: serveract.Registry, kind: str, outcome: str
+) -> None:
+    """A multipart body copied for the action (to a temporary file past
+    1 MiB) and its uploads are closed when the call ends, however it ends:
+    no file is left for the garbage collector to find."""
+    size = 2 * 1024 * 1024
+    uploads: list[typing.BinaryIO] = []
+
+    @reg.action
+    def upload(request: webob.Request, document: typing.BinaryIO) -> int:
+        uploads.append(document)
+        assert len(request.body) > size  # the spooled copy, readable meanwhile
+        if outcome == "failed":
+            raise serveract.ActionError("no")
+        return len(document.read())
+
+    limit = size if outcome == "too large" else 4 * size
+    site = Site(reg, max_body_size=limit)
+    fields = [("$action", "upload")] if kind == "form" else []
+    body, content_type = multipart(fields, [("document", "a.bin", b"z" * size)])
+    headers = {"Serveract-Action": "upload"} if kind == "header" else {}
+    environ = environ_for("POST", body, content_type, headers, length="chunked")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        answer = site.call(environ)
+        del environ
+        gc.collect()
+    leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, [str(w.message) for w in leaks]
+    assert all(document.closed for document in uploads)
+    assert len(uploads) == (0 if outcome == "too large" else 1)
+    expected = {"ok": 200, "failed": 400, "too large": 413}[outcome]
+    if kind == "form" and outcome == "failed":
+        expected = 200  # the page is rendered with the error
+    assert answer.status == expected
 
 
 @pytest.mark.parametrize(
