@@ -1561,20 +1561,17 @@ class ServerActions:
         except _Failure as failure:
             return self._answer_error(start_response, failure)
         finally:
-            _close_files(environ)
+            if _FILES_KEY in environ:  # only a multipart body has files
+                _close_files(environ)
         return self._answer_value(environ, start_response, name, value)
 
     def _maybe_form_call(
         self, environ: WSGIEnvironment, start_response: StartResponse, media: str
     ) -> Iterable[bytes]:
-        declared = environ.get("CONTENT_LENGTH")
-        if declared and declared.isdecimal():  # the common case, checked first
-            length: int | None = int(declared)
-        else:
-            try:
-                length = _content_length(environ)
-            except _Failure:
-                return self.app(environ, start_response)  # not ours to judge
+        try:
+            length = _content_length(environ)
+        except _Failure:
+            return self.app(environ, start_response)  # not ours to judge
         if length == 0:
             return self.app(environ, start_response)
         stream = environ["wsgi.input"]
@@ -1591,10 +1588,8 @@ class ServerActions:
             head += more
         if media == "multipart/form-data":
             found = self._names_part(head, environ["CONTENT_TYPE"])
-        else:  # the hidden field comes first, or after other fields
-            found = head.startswith(self._form_markers) or (
-                self._form_tail in head and self._names_field(head)
-            )
+        else:  # one scan rules out most bodies before the exact check
+            found = self._form_tail in head and self._names_field(head)
         if found:
             return self._form_call(environ, start_response, media, head)
         if start is not None:
@@ -1636,7 +1631,8 @@ class ServerActions:
             if body is not None and (action.wants_request or self.context is not None):
                 _replace_body(environ, body)  # the action's request reads it again
         except _Failure as failure:
-            _close_files(environ)
+            if _FILES_KEY in environ:
+                _close_files(environ)
             return self._answer_error(start_response, failure)
         try:
             args, kwargs = action.bind_form(fields, bound, environ, self._skip_fields)
@@ -1658,7 +1654,8 @@ class ServerActions:
                 return value(environ, start_response)
             outcome = _Result(name, True, value, None, fields, self._skip_fields)
         finally:
-            _close_files(environ)
+            if _FILES_KEY in environ:  # only a multipart body has files
+                _close_files(environ)
         return self._render(environ, start_response, outcome)
 
     def _render(
@@ -1735,6 +1732,8 @@ class ServerActions:
 
     def _names_field(self, head: bytes) -> bool:
         """Whether an urlencoded body's first bytes hold the action field."""
+        if head.startswith(self._form_markers):
+            return True  # first, as hidden_field renders it
         tail = self._form_tail
         at = head.find(tail)
         while at >= 0:
@@ -2112,7 +2111,7 @@ def _close_files(environ: WSGIEnvironment) -> None:
     """Close the copy of a multipart body and the files of its parts once the
     call is over (uploads are readable during the call, as in Werkzeug): no
     temporary file waits for the garbage collector."""
-    files = environ.pop(_FILES_KEY, None)
+    files = environ.pop(_FILES_KEY)
     if files:
         for file in files:
             file.close()
