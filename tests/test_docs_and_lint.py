@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from wsgiref.validate import validator
 
 import pytest
-import webob
+import webtest
 from browser_support import chromium
 from playwright.sync_api import expect
 
@@ -316,7 +317,7 @@ PROVOKE = {
 }
 
 
-def error_app(provoke: Provoke) -> serveract.ServerActions:
+def error_app(provoke: Provoke) -> Any:
     """A middleware with an action that fails the way ``provoke`` needs."""
     actions = serveract.Registry()
     options: dict[str, Any] = {"max_body_size": 1000}
@@ -351,23 +352,28 @@ def error_app(provoke: Provoke) -> serveract.ServerActions:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"not an action"]
 
-    return serveract.ServerActions(site, actions, **options)
+    return validator(serveract.ServerActions(site, actions, **options))
 
 
 @pytest.mark.parametrize("error_type", sorted(SPEC_ERROR_TYPES))
 def test_error_table_gives_the_status_each_type_is_answered_with(error_type):
     provoke = PROVOKE[error_type]
-    request = webob.Request.blank(
-        "http://shop.example/",
-        method=provoke.method,
-        body=provoke.body,
-        content_type=provoke.content_type,
-        headers={"Serveract-Action": provoke.action, **dict(provoke.headers)},
-    )
-    app = error_app(provoke)
-    answer = request.get_response(app)
+    client = webtest.TestApp(error_app(provoke))
+    headers = {"Serveract-Action": provoke.action, **dict(provoke.headers)}
+
+    def call() -> webtest.TestResponse:
+        return client.request(
+            "http://shop.example/",
+            method=provoke.method,
+            body=provoke.body,
+            content_type=provoke.content_type,
+            headers=headers,
+            expect_errors=True,
+        )
+
+    answer = call()
     if provoke.action == "once":  # the first call is allowed, the second not
-        answer = request.get_response(app)
+        answer = call()
     assert answer.json["error"]["type"] == error_type
     expected = "409" if TABLE[error_type] == "yours" else TABLE[error_type]
     assert str(answer.status_code) == expected
