@@ -8,6 +8,8 @@ host; requests that are not action calls are not the middleware's business;
 from __future__ import annotations
 
 import json
+import re
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,16 @@ from wsgiref.validate import WSGIWarning
 
 import pytest
 from access_support import FORM, JSON, PASSED, Answer, Counter, Recorder, request
-from framework_support import TESTS, cli_args, fetch, serving, subprocess_env
+from framework_support import (
+    ROOT,
+    START_TIMEOUT,
+    TESTS,
+    cli_args,
+    fetch,
+    running,
+    serving,
+    subprocess_env,
+)
 
 import serveract
 
@@ -247,3 +258,18 @@ def test_python_m_serveract_keeps_the_allowed_hosts_an_app_sets() -> None:
         assert post(server.url, "/_serveract/ping", "api.example") == (200, "pong")
         status, body = post(server.url, "/_serveract/ping", f"127.0.0.1:{port}")
         assert (status, body["error"]["type"]) == (400, "bad_request")
+
+
+DEMO = re.compile(r"Todo demo on (http://\S+?)/?$")
+
+
+def test_the_demo_on_loopback_allows_only_the_loopback_names() -> None:
+    args = [sys.executable, str(ROOT / "examples" / "todo.py"), "--port", "0"]
+    with running(args, env=subprocess_env()) as demo:
+        url = demo.wait_for(DEMO, START_TIMEOUT).group(1)
+        port = url.rsplit(":", 1)[1]
+        status, _ = post(url, "/_serveract/stats", f"127.0.0.1:{port}")
+        assert status == 200
+        status, body = post(url, "/_serveract/stats", "rebind.evil.example")
+        assert status == 400, body
+        assert body["error"]["type"] == "bad_request"
