@@ -7,6 +7,7 @@ from ``python bench/bench_serveract.py`` run by hand.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -24,14 +25,13 @@ BENCH = ROOT / "bench" / "bench_serveract.py"
 sys.path.insert(0, str(BENCH.parent))
 import bench_serveract  # noqa: E402
 
-HAS_LIMITS = bench_serveract.HAS_LIMITS
 
-
-def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+def run_bench(tmp_path: Path, *args: str, **env: str) -> dict[str, Any]:
     report = tmp_path / "report.json"
     done = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--json", str(report), *args],
         cwd=ROOT,
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=600,
@@ -57,10 +57,10 @@ def assert_every_answer_checked(result: dict[str, Any], cases: set[str]) -> None
 def test_every_case_runs_with_every_answer_checked(tmp_path: Path) -> None:
     chart = tmp_path / "chart.svg"
     result = run_bench(tmp_path, "--server", "--svg", str(chart))
-    expected = set(bench_serveract.CASE_IDS) - (
-        set() if HAS_LIMITS else {"limited_call"}
-    )
-    assert_every_answer_checked(result, expected)
+    assert_every_answer_checked(result, set(bench_serveract.CASE_IDS))
+    limited = next(c for c in result["cases"] if c["id"] == "limited_call")
+    names = [impl["name"] for impl in limited["implementations"]]
+    assert names == ["no limit", "MemoryLimiter", "RedisLimiter"]
     assert [goal["label"] for goal in result["targets"]][:4] == [
         "JSON header call / raw WSGI",
         "JSON header call / Falcon",
@@ -72,31 +72,26 @@ def test_every_case_runs_with_every_answer_checked(tmp_path: Path) -> None:
     assert len(bars) == 1 + sum(goal["unit"] != " KiB" for goal in result["targets"])
 
 
-def test_rate_limited_calls_are_skipped_with_a_note_only_on_code_without_them(
+def test_a_serveract_without_rate_limits_skips_those_rows_with_a_note(
     tmp_path: Path,
 ) -> None:
-    result = run_bench(tmp_path, "--cases", "limited_call")
-    if HAS_LIMITS:
-        assert_every_answer_checked(result, {"limited_call"})
-        names = [i["name"] for i in result["cases"][0]["implementations"]]
-        assert names == ["no limit", "MemoryLimiter", "RedisLimiter"]
-    else:
-        assert result["cases"] == []
-        assert result["notes"][0].startswith("limited_call skipped: no MemoryLimiter")
+    old = tmp_path / "old"
+    old.mkdir()
+    source = (ROOT / "serveract.py").read_text(encoding="utf-8")
+    (old / "serveract.py").write_text(source + "\ndel MemoryLimiter\n")
+    result = run_bench(
+        tmp_path, "--cases", "limited_call", BENCH_SERVERACT_DIR=str(old)
+    )
+    assert result["cases"] == []
+    assert result["notes"] == [
+        f"limited_call skipped: no MemoryLimiter in {old / 'serveract.py'}"
+    ]
 
 
 def test_instruction_counts_come_from_callgrind(tmp_path: Path) -> None:
-    result = run_bench(
-        tmp_path,
-        "--instructions",
-        "--loops",
-        "1,3",
-        "--jobs",
-        "2",
-        "--cases",
-        "too_large",
-    )
+    args = ["--instructions", "--loops", "1,2", "--jobs", "2", "--cases", "too_large"]
+    result = run_bench(tmp_path, *args)
     assert_every_answer_checked(result, {"too_large"})
     assert result["metric"] == "instructions"
     for impl in result["cases"][0]["implementations"]:
-        assert 1_000 < impl["value"] < 10_000_000, impl  # instructions, not seconds
+        assert 1_000 < impl["value"] < 10_000_000, impl  # instructions, not ns
