@@ -230,7 +230,7 @@ def falcon_app() -> WSGIApp:
 
     app = falcon.App()
     app.add_route("/create_user", Users())
-    return app  # type: ignore[no-any-return]
+    return app
 
 
 def flask_app() -> WSGIApp:

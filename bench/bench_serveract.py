@@ -53,8 +53,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_apps as apps
-from bench_apps import Environ, WSGIApp, request, serveract
+import bench_apps as apps  # first: it puts BENCH_SERVERACT_DIR on sys.path
+from bench_apps import Environ, WSGIApp, request
+
+import serveract
 
 HAS_LIMITS = hasattr(serveract, "MemoryLimiter")  # rate limits came with rev. 2
 LIMIT = "1000000/second"
@@ -624,7 +626,7 @@ def evaluate(cases: list[Case], metric: str, peak: float | None) -> list[Goal]:
     goals = []
     for label, case_id, name, base, limit in TARGETS:
         if case := found.get((case_id, name)):
-            if metric == "instructions" and name == "Flask":
+            if metric == "instructions" and base == "Flask":
                 limit = None  # Flask's target is wall clock
             measured = ratio(case, name, base)
             goals.append(Goal(label, measured, limit, case.impl(name).timed_out))
@@ -657,10 +659,10 @@ def tables(cases: list[Case], goals: list[Goal], metric: str) -> list[Any]:
             results.append((case.title * (not number), impl.name, shown, base_text))
     targets = [("target", "measured", "limit", "result")]
     for goal in goals:
-        value = "-" if goal.measured is None else f"{goal.measured:,.2f}{goal.unit}"
+        measured = "-" if goal.measured is None else f"{goal.measured:,.2f}{goal.unit}"
         limit = "" if goal.limit is None else f"≤ {goal.limit:g}{goal.unit}"
         verdict = {True: "PASS", False: "MISS", None: ""}[goal.met]
-        targets.append((goal.label, "> " * goal.above + value, limit, verdict))
+        targets.append((goal.label, "> " * goal.above + measured, limit, verdict))
     return [results, targets]
 
 
@@ -703,7 +705,7 @@ def svg_chart(goals: list[Goal], title: str, note: str) -> str:
             f'y="{height - 14}" text-anchor="middle" fill="#555">{half / 2:g}{X}</text>'
         )
     for number, row in enumerate(rows):
-        y, measured = top + number * step, row.measured
+        y, measured = top + number * step, row.measured or 0.0
         length = min(measured, 3.5) * scale
         color = {True: "#2e7d32", False: "#c62828", None: "#78909c"}[row.met]
         value = f"{'> ' * row.above}{measured:,.{2 if measured < 10 else 0}f}{X}"
@@ -802,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{metric}; {where}; {time.time() - started:.0f} s")
     if args.json:
         keys = ("name", "value", "timed_out", "answers", "failures")
-        report = {"metric": metric, "serveract": where, "notes": notes}
+        report: dict[str, Any] = {"metric": metric, "serveract": where}
+        report["notes"] = notes
         report["all_checks_passed"] = not failures
         report["targets"] = [{**vars(goal), "met": goal.met} for goal in goals]
         report["cases"] = []
