@@ -126,16 +126,18 @@ def crafted_content_type(semicolons: int = 50_000) -> str:
     return f'multipart/form-data; boundary={BOUNDARY}; a="' + ";" * semicolons
 
 
-def nested_body(depth: int, *, action: str | None = None) -> tuple[bytes, str]:
-    """``depth`` levels of ``multipart/mixed`` inside a form's field."""
+def nested_body(
+    depth: int, *, action: str | None = None, kind: str = "multipart/mixed"
+) -> tuple[bytes, str]:
+    """``depth`` levels of ``kind`` (``multipart/mixed``) in a form's field."""
     inner = multipart(part("leaf", "x"), boundary=f"level-{depth}")
     for level in reversed(range(1, depth)):
-        mixed = f"multipart/mixed; boundary=level-{level + 1}"
+        mixed = f"{kind}; boundary=level-{level + 1}"
         inner = multipart(
             part("files", inner, content_type=mixed), boundary=f"level-{level}"
         )
     first = [part("$action", action)] if action else []
-    mixed = "multipart/mixed; boundary=level-1"
+    mixed = f"{kind}; boundary=level-1"
     body = multipart(*first, part("files", inner, content_type=mixed))
     return body, MULTIPART
 
@@ -674,16 +676,17 @@ def test_a_form_of_a_thousand_fields_with_its_action_field_is_fine(
 
 
 @pytest.mark.parametrize("depth", [1, 2, 400])
+@pytest.mark.parametrize("kind", ["multipart/mixed", "MULTIPART/Mixed"])
 @pytest.mark.parametrize("style", ["header", "form"])
 def test_nested_multipart_is_400(
-    reg: serveract.Registry, depth: int, style: str
+    reg: serveract.Registry, depth: int, kind: str, style: str
 ) -> None:
     site, seen = recording_site(reg)
     if style == "header":
-        body, content_type = nested_body(depth)
+        body, content_type = nested_body(depth, kind=kind)
         answer = site.header_call("take", body, content_type)
     else:
-        answer = site.form_call(*nested_body(depth, action="take"))
+        answer = site.form_call(*nested_body(depth, action="take", kind=kind))
     check_error(answer, 400)
     assert seen == []
     assert site.calls == []
