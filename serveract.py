@@ -1173,7 +1173,9 @@ _WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 def _parse_limit(limit: str) -> tuple[int, int]:
     """``"10/minute"`` -> (10, 60)."""
-    count, _, unit = str(limit).partition("/")
+    if not isinstance(limit, str):
+        raise TypeError(f"limit must be a string such as '10/minute', not {limit!r}")
+    count, _, unit = limit.partition("/")
     if not count.isdigit() or int(count) < 1 or unit not in _WINDOWS:
         raise ValueError(
             f"limit must be 'N/second', 'N/minute', 'N/hour' or 'N/day', not {limit!r}"
@@ -1699,8 +1701,8 @@ class MemoryLimiter:
                 self._logs.move_to_end(key)
             while log and log[0] <= now - window:
                 log.popleft()
-            if len(log) >= limit:
-                return log[0] + window - now
+            if len(log) >= limit:  # more than N after a limit was lowered
+                return log[-limit] + window - now
             if record:
                 log.append(now)
             return 0.0
@@ -1721,7 +1723,8 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   end
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local nth = -tonumber(ARGV[1])
+local oldest = redis.call('ZRANGE', KEYS[1], nth, nth, 'WITHSCORES')
 return tonumber(oldest[2]) + window - now
 """
 
@@ -1739,7 +1742,12 @@ class RedisLimiter:
     """
 
     def __init__(self, url_or_client: Any, prefix: str = "serveract:") -> None:
-        import redis  # only for those who use it
+        try:
+            import redis  # only for those who use it
+        except ImportError as error:
+            raise ImportError(
+                f"RedisLimiter needs redis: pip install 'serveract[redis]' ({error})"
+            ) from None
 
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         if isinstance(url_or_client, str):
@@ -1924,12 +1932,11 @@ class ServerActions:
             raw = path[len(self.action_path) :].encode("latin-1", "replace")
             name = raw.decode("utf-8", "replace")
         method = environ.get("REQUEST_METHOD")
-        if method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
-            if (
-                name is not None
-                or self.header.lower()
-                in environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").lower()
-            ):
+        if (
+            method == "OPTIONS"
+            and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") == "POST"
+        ):
+            if name is not None or self._names_header(environ):
                 return self._preflight(environ, start_response)
         elif name is not None:
             return self._call(environ, start_response, name, None)
@@ -1942,6 +1949,11 @@ class ServerActions:
         elif path == self.client_path and method in ("GET", "HEAD"):
             return self._serve_script(environ, start_response)
         return self.app(environ, start_response)
+
+    def _names_header(self, environ: WSGIEnvironment) -> bool:
+        """Whether a preflight asks to send the action header."""
+        asked = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").split(",")
+        return self.header.lower() in (name.strip().lower() for name in asked)
 
     # -- the form peek
 
@@ -2074,9 +2086,9 @@ class ServerActions:
         if fields is None and action.bound:
             raise _unbound(action)
         bound = self._verify_bound(action, tokens, environ)
+        if action.limit is not None:
+            self._check_limit(action, environ)
         try:
-            if action.limit is not None:
-                self._check_limit(action, environ)
             if fields is None:
                 args, kwargs = action.bind_json(payload, environ)
             else:
@@ -2975,6 +2987,16 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 
 # -- Command line -----------------------------------------------------------
 
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 _DESCRIPTIONS = ("schema", "openapi", "typescript")
 
 
@@ -3067,7 +3089,7 @@ def _main(argv: list[str] | None = None) -> int:
             suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
             print(f"{prefix}{name}{signature}{suffix}")
         return 0
-    if actions._hosts is None and args.host in ("127.0.0.1", "localhost", "::1"):
+    if actions._hosts is None and _is_loopback(args.host):
         actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to a dev server
     try:
         from waitress.server import create_server
