@@ -1071,7 +1071,7 @@ def _dataclass(cls: type) -> _Type:
         "required": list(fields),
     }
     members = "".join(
-        f"  {json.dumps(key)}{'' if needed else '?'}: {r.ts};\n"
+        f"    {_ts_key(key)}{'' if needed else '?'}: {r.ts};\n"
         for key, (r, needed) in fields.items()
     )
     _DEFINITIONS[name] = (
@@ -1173,7 +1173,9 @@ _WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 def _parse_limit(limit: str) -> tuple[int, int]:
     """``"10/minute"`` -> (10, 60)."""
-    count, _, unit = str(limit).partition("/")
+    if not isinstance(limit, str):
+        raise TypeError(f"limit must be a string such as '10/minute', not {limit!r}")
+    count, _, unit = limit.partition("/")
     if not count.isdigit() or int(count) < 1 or unit not in _WINDOWS:
         raise ValueError(
             f"limit must be 'N/second', 'N/minute', 'N/hour' or 'N/day', not {limit!r}"
@@ -1490,13 +1492,22 @@ def _parse_urlencoded(body: bytes) -> dict[str, list[Any]]:
     return fields
 
 
+# One linear scan: a general parameter parser backtracks on a crafted header.
+_BOUNDARY = re.compile(r';\s*boundary=(?:"([^"]{1,200})"|([^\s;"]{1,200}))', re.I)
+
+
+def _boundary(content_type: str) -> str | None:
+    found = _BOUNDARY.search(content_type)
+    return None if found is None else found[1] or found[2]
+
+
 def _parse_multipart(
     chunks: Iterable[bytes], content_type: str, files: list[IO[bytes]]
 ) -> dict[str, list[Any]]:
     """The fields of a multipart body (name -> values), in time and memory
     linear in its size: text fields in memory, uploads in spooled files
     (added to ``files``, closed when the call ends)."""
-    boundary = multipart.parse_options_header(content_type)[1].get("boundary")
+    boundary = _boundary(content_type)
     if not boundary:
         raise _Failure(400, "The multipart body has no boundary")
     fields: dict[str, list[Any]] = {}
@@ -1690,8 +1701,8 @@ class MemoryLimiter:
                 self._logs.move_to_end(key)
             while log and log[0] <= now - window:
                 log.popleft()
-            if len(log) >= limit:
-                return log[0] + window - now
+            if len(log) >= limit:  # more than N after a limit was lowered
+                return log[-limit] + window - now
             if record:
                 log.append(now)
             return 0.0
@@ -1712,7 +1723,8 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   end
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local nth = -tonumber(ARGV[1])
+local oldest = redis.call('ZRANGE', KEYS[1], nth, nth, 'WITHSCORES')
 return tonumber(oldest[2]) + window - now
 """
 
@@ -1730,7 +1742,12 @@ class RedisLimiter:
     """
 
     def __init__(self, url_or_client: Any, prefix: str = "serveract:") -> None:
-        import redis  # only for those who use it
+        try:
+            import redis  # only for those who use it
+        except ImportError as error:
+            raise ImportError(
+                f"RedisLimiter needs redis: pip install 'serveract[redis]' ({error})"
+            ) from None
 
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         if isinstance(url_or_client, str):
@@ -1915,12 +1932,11 @@ class ServerActions:
             raw = path[len(self.action_path) :].encode("latin-1", "replace")
             name = raw.decode("utf-8", "replace")
         method = environ.get("REQUEST_METHOD")
-        if method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ:
-            if (
-                name is not None
-                or self.header.lower()
-                in environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").lower()
-            ):
+        if (
+            method == "OPTIONS"
+            and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") == "POST"
+        ):
+            if name is not None or self._names_header(environ):
                 return self._preflight(environ, start_response)
         elif name is not None:
             return self._call(environ, start_response, name, None)
@@ -1933,6 +1949,11 @@ class ServerActions:
         elif path == self.client_path and method in ("GET", "HEAD"):
             return self._serve_script(environ, start_response)
         return self.app(environ, start_response)
+
+    def _names_header(self, environ: WSGIEnvironment) -> bool:
+        """Whether a preflight asks to send the action header."""
+        asked = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").split(",")
+        return self.header.lower() in (name.strip().lower() for name in asked)
 
     # -- the form peek
 
@@ -1971,9 +1992,8 @@ class ServerActions:
             return head.startswith(markers) or any(b"&" + m in head for m in markers)
         if self._part_name not in head:  # most uploads: one scan, no parsing
             return False
-        boundary = multipart.parse_options_header(content_type)[1].get("boundary")
         try:
-            parser = multipart.PushMultipartParser(boundary or "-")
+            parser = multipart.PushMultipartParser(_boundary(content_type) or "-")
             for event in parser.parse(head):
                 if (
                     isinstance(event, multipart.MultipartSegment)
@@ -2066,9 +2086,9 @@ class ServerActions:
         if fields is None and action.bound:
             raise _unbound(action)
         bound = self._verify_bound(action, tokens, environ)
+        if action.limit is not None:
+            self._check_limit(action, environ)
         try:
-            if action.limit is not None:
-                self._check_limit(action, environ)
             if fields is None:
                 args, kwargs = action.bind_json(payload, environ)
             else:
@@ -2737,30 +2757,49 @@ def _ts_key(name: str) -> str:
     return name if _IDENTIFIER.fullmatch(name) else json.dumps(name)
 
 
+_TYPESCRIPT = """\
+// Generated by `python -m serveract typescript`: the actions of this app.
+declare namespace Serveract {
+%s    interface Actions {
+%s    }
+    interface Error extends globalThis.Error {
+        status: number;
+        type: string;
+        data: unknown;
+    }
+    interface Client {
+        actions: Actions;
+        call(name: string, ...args: unknown[]): Promise<unknown>;
+        callWith(name: string, kwargs?: Record<string, unknown>): Promise<unknown>;
+        header: string;
+        field: string;
+    }
+}
+declare const serveract: Serveract.Client;
+"""
+
+
 def _typescript(actions: ServerActions) -> str:
     methods = []
     used: set[str] = set()
     for name, action in actions._prepared():
+        if action.bound:
+            continue  # only a form the server signed can call it
         assert action.params is not None
-        params = [
-            p for p in action.params if not p.request and p.name not in action.bound
-        ]
+        params = [p for p in action.params if not p.request]
         fields = "".join(
             f" {_ts_key(p.name)}{'' if p.default is _EMPTY else '?'}: {p.type.ts};"
             for p in params
         )
         shape = "{" + fields + " }" if fields else "Record<string, never>"
         if action.var_kwargs is not None:
-            shape = (
-                f"{shape} & Record<string, unknown>"
-                if fields
-                else "Record<string, unknown>"
-            )
+            shape = "Record<string, unknown>" + (f" & {shape}" if fields else "")
         optional = "" if any(p.default is _EMPTY for p in params) else "?"
         doc = (inspect.getdoc(action.func) or "").partition("\n")[0]
-        comment = f"    /** {doc.replace('*/', '* /')} */\n" if doc else ""
+        if doc:
+            methods.append(f"        /** {doc.replace('*/', '* /')} */\n")
         methods.append(
-            f"{comment}    {_ts_key(name)}(args{optional}: {shape}): "
+            f"        {_ts_key(name)}(args{optional}: {shape}): "
             f"Promise<{action.returns.ts}>;\n"
         )
         used.update(_referenced(action))
@@ -2768,30 +2807,7 @@ def _typescript(actions: ServerActions) -> str:
         "    " + _INTERFACES[name].replace("\n", "\n    ") + "\n"
         for name in sorted(used)
     )
-    return (
-        "// Generated by `python -m serveract typescript`: the actions of this app.\n"
-        "declare namespace Serveract {\n"
-        f"{interfaces}"
-        "    interface Actions {\n"
-        f"{''.join('    ' + m for m in methods)}"
-        "    }\n"
-        "    interface Error extends globalThis.Error {\n"
-        "        status: number;\n"
-        "        type: string;\n"
-        "        data: unknown;\n"
-        "    }\n"
-        "    interface Client {\n"
-        "        actions: Actions;\n"
-        "        call(name: string, ...args: unknown[]): Promise<unknown>;\n"
-        "        callWith(\n"
-        "            name: string, kwargs?: Record<string, unknown>\n"
-        "        ): Promise<unknown>;\n"
-        "        header: string;\n"
-        "        field: string;\n"
-        "    }\n"
-        "}\n"
-        "declare const serveract: Serveract.Client;\n"
-    )
+    return _TYPESCRIPT % (interfaces, "".join(methods))
 
 
 def _referenced(action: _Action) -> set[str]:
@@ -2971,6 +2987,16 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 
 # -- Command line -----------------------------------------------------------
 
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 _DESCRIPTIONS = ("schema", "openapi", "typescript")
 
 
@@ -3063,7 +3089,7 @@ def _main(argv: list[str] | None = None) -> int:
             suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
             print(f"{prefix}{name}{signature}{suffix}")
         return 0
-    if actions._hosts is None and args.host in ("127.0.0.1", "localhost", "::1"):
+    if actions._hosts is None and _is_loopback(args.host):
         actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to a dev server
     try:
         from waitress.server import create_server
