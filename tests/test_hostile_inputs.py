@@ -4,10 +4,12 @@ see, and property-based fuzzing of whole requests."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import decimal
 import json
+import re
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -403,12 +405,15 @@ class Point:
             raise ValueError("x must not be negative")
 
 
-def fuzz_client(**options: Any) -> Client:
-    """Actions with every kind of parameter; none of them fails on its own."""
+def fuzz_client(**options: Any) -> tuple[Client, list[str]]:
+    """Actions with every kind of parameter; none of them fails on its own.
+    Returns the client and the names of the actions called."""
     reg = serveract.Registry()
+    seen: list[str] = []
 
     @reg.action
     def echo(*args: Any, **kwargs: Any) -> Any:
+        seen.append("echo")
         return [len(args), sorted(kwargs)]  # uploads among them are not JSON
 
     @reg.action
@@ -423,25 +428,31 @@ def fuzz_client(**options: Any) -> Client:
         h: typing.Literal["x", "y"] = "x",
         when: datetime.date | None = None,
     ) -> str:
+        seen.append("typed")
         return repr((a, b, c, d, e, f, g, h, when))
 
     @reg.action
     def upload(file: typing.BinaryIO | None = None, name: str = "") -> int:
+        seen.append("upload")
         return 0 if file is None else len(file.read())
 
     @reg.action
     def kw(**fields: str) -> int:
+        seen.append("kw")
         return len(fields)
 
     @reg.action
     def req(request: webob.Request, a: str = "") -> int:
+        seen.append("req")
         return len(request.body)
 
     @reg.action
     def bound(todo_id: int = 0, owner: str = "") -> str:
+        seen.append("bound")
         return f"{todo_id}/{owner}"
 
-    return Client(reg, secret="fuzz", max_body_size=4096, **options)
+    options.setdefault("max_body_size", 4096)
+    return Client(reg, secret="fuzz", **options), seen
 
 
 def check_clean_answer(client: Client, answer: Response) -> None:
@@ -477,7 +488,7 @@ FUZZ = settings(
 @FUZZ
 @given(request=requests())
 def test_an_arbitrary_request_gets_a_clean_answer(request: dict[str, Any]) -> None:
-    client = fuzz_client()
+    client, _ = fuzz_client()
     check_clean_answer(client, client.send(status="*", **request))
 
 
@@ -503,7 +514,7 @@ def test_an_arbitrary_form_without_javascript_gets_a_clean_answer(
     length: str,
     origin: str | None,
 ) -> None:
-    client = fuzz_client()
+    client, _ = fuzz_client()
     fields = [("$action", name), *fields]
     if how == "urlencoded":
         body, content_type = urlencode(fields, encoding=encoding).encode(), FORM
@@ -525,7 +536,7 @@ def test_an_arbitrary_content_length_gets_a_clean_answer(
     action: str | None, content_type: str, body: bytes, length: str
 ) -> None:
     # The validator refuses a malformed CONTENT_LENGTH itself: called bare.
-    client = fuzz_client(validate=False)
+    client, _ = fuzz_client(validate=False)
     answer = client.send(
         body, content_type, action=action, length=length or None, status="*"
     )
@@ -574,3 +585,51 @@ def test_a_urlencoded_body_binds_what_parse_qsl_finds_or_is_400(body: bytes) -> 
     assert sorted(answer.json) == sorted(values)
     for name, value in answer.json.items():
         assert value in values[name]  # one of a repeated field's values
+
+
+@st.composite
+def forged_tokens(draw: st.DrawFn, genuine: str) -> str:
+    payload, _, signature = genuine.partition(".")
+    values = draw(
+        st.dictionaries(st.sampled_from(["todo_id", "owner"]), JSON_VALUES, max_size=2)
+    )
+    forged = base64.urlsafe_b64encode(json.dumps(values).encode()).rstrip(b"=")
+    noise = base64.urlsafe_b64encode(draw(st.binary(max_size=40))).rstrip(b"=")
+    return draw(
+        st.sampled_from(
+            [
+                forged.decode() + "." + signature,  # new values, old signature
+                payload + "." + noise.decode(),  # old values, made-up signature
+                draw(st.text(max_size=80)),
+                draw(HEADER_TEXT),
+            ]
+        )
+    )
+
+
+@FUZZ
+@given(data=st.data(), fields=st.lists(st.tuples(FIELD_NAME, FIELD_VALUE), max_size=4))
+def test_forged_bound_values_never_reach_the_action(
+    data: st.DataObject, fields: list[tuple[str, str]]
+) -> None:
+    client, seen = fuzz_client(max_body_size=LIMIT)
+    markup = str(client.actions.hidden_field("bound", todo_id=7, owner="ann"))
+    genuine = re.findall(r'name="\$bound" value="([^"]*)"', markup)[0]
+    token = data.draw(forged_tokens(genuine))
+    assert token != genuine
+    fields = [(n, v) for n, v in fields if n != "$action" and len(v) < 100]
+
+    def post(token: str) -> Response:
+        body, content_type = multipart(
+            [("$action", "bound"), ("$bound", token), *fields]
+        )
+        return client.send(body, content_type, action="bound", status="*")
+
+    answer = post(token)
+    assert answer.status_int == 400
+    assert answer.error["message"] == (
+        "The bound values of this form are not signed for 'bound'"
+    )
+    assert seen == []
+    if all(name != "$bound" for name, _ in fields):
+        assert post(genuine).json == "7/ann"
