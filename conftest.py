@@ -85,7 +85,7 @@ def pings(reg: serveract.Registry) -> list[str]:
     return notes
 
 
-# -- Request bodies a server might hand over ---------------------------------
+# -- Request bodies a server might hand over ----------------------------------
 
 
 class StrictInput:

@@ -30,7 +30,7 @@ import webob.multidict
 import webtest
 
 import serveract
-from conftest import FORM, Client, Recorder
+from conftest import FORM, Client, Recorder, multipart
 
 # -- Registry -----------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class TestRegistry:
         assert serveract.register_module(module, reg) == ["add_item", "checkout"]
 
 
-# -- Binding JSON values --------------------------------------------------------
+# -- Binding JSON values ------------------------------------------------------
 
 
 class Color(enum.Enum):
@@ -338,7 +338,7 @@ class TestJsonBinding:
         assert middleware().call("make_point", [{"x": 1, "y": 2}]).json == 3
 
 
-# -- Binding form fields --------------------------------------------------------
+# -- Binding form fields ------------------------------------------------------
 
 
 class TestFormBinding:
@@ -538,7 +538,7 @@ class TestFormBinding:
         assert answer.json == "Main 1"
 
 
-# -- Decoding bodies ------------------------------------------------------------
+# -- Decoding bodies ----------------------------------------------------------
 
 
 class TestDecoding:
@@ -560,6 +560,21 @@ class TestDecoding:
         assert client.call("nothing").json == "none"
         assert client.send(action="nothing").json == "none"  # no content type
 
+    def test_content_types_are_matched_case_insensitively(self, reg, middleware):
+        @reg.action
+        def echo(text: str) -> str:
+            return text
+
+        client = middleware()
+        json_type = "Application/JSON; charset=utf-8"
+        assert client.send(b'["a"]', json_type, action="echo").json == "a"
+        form_type = "APPLICATION/X-WWW-FORM-URLENCODED"
+        answer = client.send(b"%24action=echo&text=b", form_type)
+        assert answer.json["result"]["value"] == "b"
+        body, multipart_type = multipart([("$action", "echo"), ("text", "c")])
+        answer = client.send(body, multipart_type.replace("multipart", "MULTIPART"))
+        assert answer.json["result"]["value"] == "c"
+
     def test_escaped_characters_in_a_form_value_arrive_as_typed(self, reg, middleware):
         @reg.action
         def echo(text: str) -> str:
@@ -569,7 +584,7 @@ class TestDecoding:
         assert response.json["result"]["value"] == "a+b=c%"
 
 
-# -- Answers --------------------------------------------------------------------
+# -- Answers ------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -966,7 +981,7 @@ class TestNoJavaScriptForms:
         assert serveract.result({}) is None
 
 
-# -- Pass-through, byte for byte ------------------------------------------------
+# -- Pass-through, byte for byte ----------------------------------------------
 
 
 class TestPassThrough:
@@ -1025,7 +1040,7 @@ class TestPassThrough:
         assert payload in seen.body
         assert seen.content_type.startswith("multipart/form-data; boundary=")
 
-    def test_multipart_bytes_are_identical(self, client):
+    def test_a_multipart_body_reaches_the_app_byte_for_byte(self, client):
         body = (
             b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n'
             b'--XyZ\r\nContent-Disposition: form-data; name="f"; filename="x.bin"\r\n'
@@ -1064,7 +1079,7 @@ class TestPassThrough:
         assert len(lines) == 5000
 
 
-# -- Options, the client script, hidden fields ----------------------------------
+# -- Options, the client script, hidden fields --------------------------------
 
 
 class TestOptions:
@@ -1130,7 +1145,7 @@ class TestOptions:
         assert isinstance(actions.hidden_field("say"), serveract.Markup)
 
 
-# -- PEP 3333 -------------------------------------------------------------------
+# -- PEP 3333 -----------------------------------------------------------------
 
 
 def test_every_kind_of_request_passes_the_wsgi_validator(reg, middleware):

@@ -30,7 +30,7 @@ def client(middleware: Callable[..., Client]) -> Client:
     return middleware(max_body_size=LIMIT)
 
 
-# -- max_body_size --------------------------------------------------------------
+# -- max_body_size ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_without_content_length_or_a_terminated_input_there_is_no_body(
     assert not stream.touched
 
 
-# -- Form fields and uploads ----------------------------------------------------
+# -- Form fields and uploads --------------------------------------------------
 
 
 @pytest.mark.parametrize("form", ["multipart", "urlencoded"])
@@ -239,7 +239,7 @@ def test_the_spooled_body_and_its_uploads_are_closed_when_the_call_ends(
     assert len(uploads) == (0 if outcome == "too large" else 1)
 
 
-# -- Content-Length, at its word --------------------------------------------------
+# -- Content-Length, at its word ----------------------------------------------
 
 TRUNCATED = [
     pytest.param("application/json", b'["note"]', id="json"),

@@ -43,7 +43,7 @@ def target(reg: serveract.Registry) -> list[Any]:
     return seen
 
 
-# -- A table of hostile header calls --------------------------------------------
+# -- A table of hostile header calls ------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,7 +232,7 @@ def test_a_hostile_form_without_javascript_gets_its_error_and_reaches_nothing(
     assert target == [] and client.calls == []
 
 
-# -- Property-based: arbitrary requests never break the middleware -----------
+# -- Property-based: arbitrary requests never break the middleware ------------
 
 HEADER_TEXT = st.text(
     alphabet=st.characters(

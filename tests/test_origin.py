@@ -49,7 +49,7 @@ def check_pong_or_forbidden(answer: Response) -> None:
 CALL_STYLES = [pytest.param(by_header, id="header"), pytest.param(by_form, id="form")]
 
 
-# -- The request's own origin ---------------------------------------------------
+# -- The request's own origin -------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,7 @@ def test_only_the_requests_own_origin_may_call(
     assert pings == ([""] if case.status == 200 else [])
 
 
-# -- allowed_origins ------------------------------------------------------------
+# -- allowed_origins ----------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +193,7 @@ def test_allowed_origins_must_be_a_list_not_a_string(reg: serveract.Registry) ->
         serveract.ServerActions(lambda e, s: [], reg, allowed_origins="example.org")
 
 
-# -- Proxies --------------------------------------------------------------------
+# -- Proxies ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("send", CALL_STYLES)

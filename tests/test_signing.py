@@ -75,7 +75,7 @@ def post_bound(
 HOW = ["form", "header-urlencoded", "header-multipart"]
 
 
-# -- Binding --------------------------------------------------------------------
+# -- Binding ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -138,7 +138,7 @@ def test_declared_bound_parameters_come_only_from_a_signed_form(reg, middleware)
         reg.action(lambda x: x, name="bad", bound=["y"])
 
 
-# -- Forged tokens ----------------------------------------------------------------
+# -- Forged tokens ------------------------------------------------------------
 
 
 def tampered_tokens(token: str, foreign: str, other_action: str) -> dict[str, str]:
@@ -195,7 +195,7 @@ def test_a_forged_token_is_400_and_reaches_nothing(reg, middleware, todos, kind,
     assert todos == [] and client.calls == []
 
 
-# -- Secrets ----------------------------------------------------------------------
+# -- Secrets ------------------------------------------------------------------
 
 
 def test_binding_values_needs_a_secret_naming_the_action_does_not(
