@@ -404,18 +404,27 @@ class Client(webtest.TestApp):
 def serving(app: Any, threads: int = 4) -> Iterator[str]:
     """Serve ``app`` with waitress on a free loopback port in a daemon thread;
     yields its base URL (``http://127.0.0.1:PORT``)."""
-    server = waitress.server.create_server(
+    server: Any = waitress.server.create_server(
         app, host="127.0.0.1", port=0, threads=threads, channel_timeout=20
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run() -> None:
+        # waitress's own run() loops until its sockets are gone; closing them
+        # from this thread while it waits in select() makes it fail (EBADF).
+        # This loop stops first, then the sockets are closed.
+        while not stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
-        # close() alone leaves run() going while a keep-alive channel is open.
-        for channel in list(server._map.values()):  # type: ignore[union-attr]
-            channel.close()
-        server.task_dispatcher.shutdown()
+        stopping.set()
         thread.join(timeout=10)
         assert not thread.is_alive(), "the server thread did not stop"
+        server.close()
+        for channel in list(server._map.values()):  # keep-alive connections
+            channel.close()
+        server.task_dispatcher.shutdown()
