@@ -1058,7 +1058,10 @@ def _dataclass(cls: type) -> _Type:
                 field.default is dataclasses.MISSING
                 and field.default_factory is dataclasses.MISSING
             )
-            fields[field.name] = (_type_of(hints[field.name], cls), required)
+            try:
+                fields[field.name] = (_type_of(hints[field.name]), required)
+            except TypeError as error:
+                raise TypeError(f"{cls.__name__}.{field.name}: {error}") from None
     except BaseException:
         del _TYPES[cls], _DEFINITIONS[name]
         raise
@@ -1168,6 +1171,8 @@ class _Param:
         self.missing = self.type.missing if self.default is _EMPTY else _EMPTY
 
 
+#: Unexpected arguments listed one by one in a 422 (then only counted).
+_LISTED = 10
 _WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -1263,12 +1268,17 @@ class _Action:
                 for index, value in enumerate(payload[len(self.positional) :]):
                     extra.append(_convert(convert, value, f"*{index}", errors))
         else:
+            unexpected = 0
             for key, value in payload.items():
                 known = self.by_name.get(key) or self.var_kwargs
-                if known is None:
-                    errors.append({"field": key, "message": "unexpected argument"})
-                else:
+                if known is not None:
                     kwargs[key] = _convert(known.type.json, value, key, errors)
+                elif unexpected < _LISTED:  # the answer stays smaller than the call
+                    errors.append({"field": key, "message": "unexpected argument"})
+                unexpected += known is None
+            if unexpected > _LISTED:
+                more = f"and {unexpected - _LISTED} more unexpected arguments"
+                errors.append({"field": None, "message": more})
         return self._finish(kwargs, extra, errors, environ)
 
     def bind_form(

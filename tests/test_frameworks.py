@@ -19,6 +19,7 @@ import textwrap
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
+from wsgiref.validate import validator
 
 import bottle
 import chameleon
@@ -351,6 +352,11 @@ SESSION_VALUE = re.compile(r"^\s*(session|sessionid|csrftoken)=[^;]*")
 CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*')
 
 
+def wrapped(app: WSGIApp, reg: serveract.Registry) -> webtest.TestApp:
+    """``app`` behind the middleware, ``wsgiref.validate`` on both sides."""
+    return webtest.TestApp(validator(serveract.ServerActions(validator(app), reg)))
+
+
 def normalized(response: webtest.TestResponse) -> tuple[Any, ...]:
     """Status, headers and body, less what differs between two runs (session
     cookie values carry a timestamp, CSRF tokens are random)."""
@@ -423,14 +429,12 @@ def scenario(
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_wrapped_app_answers_like_the_plain_app(
-    framework: str, django_urls: None
+    reg: serveract.Registry, framework: str, django_urls: None
 ) -> None:
     build = FRAMEWORKS[framework]
-    plain = scenario(webtest.TestApp(build()), framework, lambda: None)
-
-    actions = serveract.Registry()
-    actions.action(ping)
-    client = webtest.TestApp(serveract.ServerActions(build(), actions))
+    plain = scenario(webtest.TestApp(validator(build())), framework, lambda: None)
+    reg.action(ping)
+    client = wrapped(build(), reg)
     calls: list[Any] = []
 
     def call_actions() -> None:
@@ -441,8 +445,7 @@ def test_wrapped_app_answers_like_the_plain_app(
         form = client.post("/page", {"$action": "ping", "text": "form"})
         assert "<p>ping: pong form</p>" in form.text
 
-    wrapped = scenario(client, framework, call_actions)
-    assert wrapped == plain
+    assert scenario(client, framework, call_actions) == plain
     assert calls == ["pong hi"] * len(plain)
     # The answers are real, not two identical failures.
     bodies = [body for _, _, body in plain]
@@ -460,11 +463,10 @@ def test_wrapped_app_answers_like_the_plain_app(
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_forms_files_and_bodies_reach_the_app_intact(
-    framework: str, django_urls: None
+    reg: serveract.Registry, framework: str, django_urls: None
 ) -> None:
-    actions = serveract.Registry()
-    actions.action(ping)
-    client = webtest.TestApp(serveract.ServerActions(FRAMEWORKS[framework](), actions))
+    reg.action(ping)
+    client = wrapped(FRAMEWORKS[framework](), reg)
     page = client.get("/page")
     field = '<input type="hidden" name="$action" value="ping">'
     assert field in page.text  # the template did not escape it again
