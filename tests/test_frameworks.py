@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import textwrap
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +25,6 @@ import chameleon
 import flask
 import pytest
 import webtest
-from framework_support import ROOT
 from pyramid.config import Configurator
 from pyramid.request import Request as PyramidRequest
 from pyramid.response import Response as PyramidResponse
@@ -699,51 +697,3 @@ def test_django_csrf_still_guards_the_apps_own_forms(django_user: None) -> None:
         ).text
         == "visits: 1"
     )
-
-
-# -- the README's recipes are these files ------------------------------------
-
-RECIPE_MARK = re.compile(r"^\.\. recipe: (\S+)\s*$")
-
-
-def readme_recipes(text: str) -> list[tuple[str, str]]:
-    """``(path, code)`` for the first literal block after each
-    ``.. recipe: PATH`` comment."""
-    lines = text.splitlines()
-    found = []
-    for number, line in enumerate(lines):
-        mark = RECIPE_MARK.match(line)
-        if not mark:
-            continue
-        rest = iter(lines[number + 1 :])
-        for line in rest:
-            if line.startswith(".. code-block::") or line.rstrip().endswith("::"):
-                break
-        block: list[str] = []
-        for line in rest:
-            if line.strip() and not line[:1].isspace():
-                break
-            if block or line.strip():
-                block.append(line.rstrip())
-        found.append((mark.group(1), textwrap.dedent("\n".join(block)).strip("\n")))
-    return found
-
-
-def is_excerpt(code: str, text: str) -> bool:
-    """Whether ``code`` is some run of lines of ``text``, dedented."""
-    lines = [line.rstrip() for line in text.splitlines()]
-    size = len(code.splitlines())
-    return any(
-        textwrap.dedent("\n".join(lines[start : start + size])) == code
-        for start in range(len(lines) - size + 1)
-    )
-
-
-def test_readme_recipes_are_the_tested_files() -> None:
-    recipes = readme_recipes((ROOT / "README.rst").read_text(encoding="utf-8"))
-    paths = {path for path, _ in recipes}
-    assert {f"examples/frameworks/recipe_{name}.py" for name in FRAMEWORKS} <= paths
-    for path, code in recipes:
-        assert code, f"no code block after the recipe comment for {path}"
-        text = (ROOT / path).read_text(encoding="utf-8")
-        assert is_excerpt(code, text), f"a README block is not in {path}:\n{code}"
