@@ -5,7 +5,7 @@ environ handed straight to the WSGI callable, and checks every answer: the
 first in full, the others against it. A wrong answer fails the run.
 
 By default implementations are timed by wall clock, round-robin, and a ratio
-is the median of per-round ratios (the README table). ``--instructions``
+is the median of per-round ratios (the table in the docs). ``--instructions``
 counts CPU instructions per request under valgrind's callgrind instead,
 which repeat run to run where wall-clock ratios move by 10-50 %: each
 implementation runs in two fresh processes (``PYTHONHASHSEED=0``, no bytecode
@@ -619,6 +619,15 @@ class Goal:
             return None
         return self.measured <= self.limit and not self.above
 
+    def shown(self) -> str:
+        """The figure, with a third decimal where two would hide a miss."""
+        if self.measured is None:
+            return "-"
+        places = 0 if self.measured >= 10 else 2
+        if self.limit is not None and round(self.measured, 2) == self.limit:
+            places = 3
+        return f"{'> ' * self.above}{self.measured:,.{places}f}{self.unit}"
+
 
 def evaluate(cases: list[Case], metric: str, peak: float | None) -> list[Goal]:
     """The targets' rows, for the implementations that ran."""
@@ -659,10 +668,9 @@ def tables(cases: list[Case], goals: list[Goal], metric: str) -> list[Any]:
             results.append((case.title * (not number), impl.name, shown, base_text))
     targets = [("target", "measured", "limit", "result")]
     for goal in goals:
-        measured = "-" if goal.measured is None else f"{goal.measured:,.2f}{goal.unit}"
         limit = "" if goal.limit is None else f"≤ {goal.limit:g}{goal.unit}"
         verdict = {True: "PASS", False: "MISS", None: ""}[goal.met]
-        targets.append((goal.label, "> " * goal.above + measured, limit, verdict))
+        targets.append((goal.label, goal.shown(), limit, verdict))
     return [results, targets]
 
 
@@ -708,12 +716,12 @@ def svg_chart(goals: list[Goal], title: str, note: str) -> str:
         y, measured = top + number * step, row.measured or 0.0
         length = min(measured, 3.5) * scale
         color = {True: "#2e7d32", False: "#c62828", None: "#78909c"}[row.met]
-        value = f"{'> ' * row.above}{measured:,.{2 if measured < 10 else 0}f}{X}"
+        end = max(length, min(row.limit or 0, 3.5) * scale + 2)  # past the tick
         out.append(
             f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">'
             f'{escape(row.label)}</text><rect x="{left}" y="{y + 3}" '
             f'width="{length:.1f}" height="17" fill="{color}"/>'
-            f'<text x="{left + length + 5:.1f}" y="{y + 16}">{value}</text>'
+            f'<text x="{left + end + 5:.1f}" y="{y + 16}">{row.shown()}</text>'
         )
         if row.limit is not None:
             x = left + min(row.limit, 3.5) * scale
