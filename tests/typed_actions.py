@@ -80,6 +80,8 @@ class Html(str):
 
 @action
 def text(value: str) -> str:
+    """Text as it came. (A docstring may say */ or </script>: the TypeScript
+    declarations quote it as a comment, never as code.)"""
     return value
 
 

@@ -9,6 +9,7 @@ async function useEveryHint(): Promise<void> {
   const real: number = await serveract.actions.number({ value: 1.5 });
   const flag: boolean = await serveract.actions.flag({ value: true });
   const money: string = await serveract.actions.money({ amount: "1.50" });
+  await serveract.actions.money({ amount: 2.5 }); // a Decimal may come as a number
   const day: string = await serveract.actions.day({ value: "2024-02-29" });
   const moment: string = await serveract.actions.moment({
     value: "2024-02-29T10:00:00Z",
