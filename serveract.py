@@ -12,24 +12,23 @@ request passes through to the wrapped app untouched::
     def add(a: int, b: int) -> int:
         return a + b
 
-    app = serveract.ServerActions(flask_app)
+    app = serveract.ServerActions(wsgi_app)
 
     # in the browser
-    fetch("/", {method: "POST", body: "[2, 3]",
-                headers: {"Serveract-Action": "add",
-                          "Content-Type": "application/json"}})   // -> 5
+    fetch("/_serveract/add", {method: "POST", body: "[2, 3]",
+                              headers: {"Content-Type": "application/json"}})  // 5
 
 The wire format and the public names are fixed by the project's SPEC; the
-README has the guide.
+documentation has the guides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import collections.abc
 import contextlib
-import contextvars
 import dataclasses
 import datetime
 import decimal
@@ -47,18 +46,19 @@ import os
 import re
 import secrets
 import sys
+import tempfile
 import threading
+import time
 import types
 import typing
 import uuid
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal, Union
-from urllib.parse import quote_plus
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
+from urllib.parse import parse_qsl, quote
 
+import multipart
 import webob
 import webob.multidict
-
-import cgi  # isort: skip  # WebOb's own form parser; legacy-cgi on 3.13+
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -68,8 +68,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionError",
+    "Markup",
+    "MemoryLimiter",
+    "RedisLimiter",
     "Registry",
+    "Result",
     "ServerActions",
+    "Upload",
     "action",
     "hidden_field",
     "redirect",
@@ -77,7 +82,7 @@ __all__ = [
     "registry",
     "result",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 logger = logging.getLogger("serveract")
 
@@ -86,17 +91,21 @@ logger = logging.getLogger("serveract")
 #: for hand-written forms and long multipart boundaries.
 _PEEK_SIZE = 8192
 _CHUNK_SIZE = 65536
-#: Deepest JSON nesting accepted in a request body.
+#: Deepest JSON nesting accepted, in a body or in a form field.
 _MAX_DEPTH = 64
-#: Most fields (parts) accepted in one form body.
+#: Most fields (parts) and most uploaded files in one form body.
 _MAX_FIELDS = 1000
+_MAX_FILES = 100
+#: Uploads stay in memory up to this size, then spool to a temporary file.
+_SPOOL_SIZE = 1 << 16
 _RESULT_KEY = "serveract.result"
 #: Headers (cookies a framework ``context`` saved) added to an action's answer.
 _HEADERS_KEY = "serveract.response_headers"
-#: Files holding a multipart body and its parts, closed when the call ends.
-_FILES_KEY = "serveract.files"
 _BOUND_FIELD = "$bound"
 _SIGNATURE_SALT = b"serveract.bound\x00"
+#: Bad signatures a client may send in ``_SIGNATURE_WINDOW`` seconds.
+_SIGNATURE_FAILURES = 10
+_SIGNATURE_WINDOW = 600
 
 
 # -- Outcomes ---------------------------------------------------------------
@@ -128,6 +137,10 @@ class ActionError(Exception):
         self.data = data
 
 
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_URL_UNSAFE = re.compile(r"[^\x21-\x7e]")
+
+
 class redirect(BaseException):
     """Send the browser elsewhere; raise it or return it from an action.
 
@@ -137,20 +150,51 @@ class redirect(BaseException):
     from ``BaseException`` so that an ``except Exception:`` inside the action
     does not swallow it.
 
-    :param url: where to go, absolute or relative.
+    :param url: a relative URL or an ``http``/``https`` one; characters
+        outside ASCII are percent-encoded.
     :param status: a 3xx status for form calls (303 makes the browser GET).
+    :raises ValueError: another scheme (``javascript:``, ``data:``, ...), or
+        a control character, which could smuggle one past a browser.
+
+    >>> redirect("/search?q=日本").url
+    '/search?q=%E6%97%A5%E6%9C%AC'
     """
 
     def __init__(self, url: str, status: int = 303) -> None:
         if not 300 <= status <= 399:
             raise ValueError(f"redirect status must be 3xx, not {status}")
+        # Browsers drop tabs and line breaks inside a URL and spaces around
+        # it, so "java\tscript:" is a script: refuse them all.
+        if url != url.strip() or any(ord(c) < 32 or ord(c) == 127 for c in url):
+            raise ValueError(f"redirect URL has control characters: {url!r}")
+        scheme = _URL_SCHEME.match(url)
+        if scheme and scheme[1].lower() not in ("http", "https"):
+            raise ValueError(f"redirect URL must be http(s) or relative: {url!r}")
+        url = _URL_UNSAFE.sub(lambda match: quote(match[0]), url)
         super().__init__(url)
         self.url = url
         self.status = status
 
 
+_ERROR_TYPES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_arguments",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
 class _Failure(Exception):
-    """A request that ends in an error answer; also ``result().error``."""
+    """A call that ends in an error answer; ``Result.error`` of a form call.
+
+    ``status``, ``type``, ``message`` and ``data`` are the error body's;
+    ``headers`` go with the answer (``Allow``, ``Retry-After``)."""
 
     def __init__(
         self,
@@ -184,66 +228,56 @@ class _Failure(Exception):
         return {"type": self.type, "message": self.message, "data": self.data}
 
 
-_ERROR_TYPES = {
-    400: "bad_request",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_arguments",
-    500: "internal_error",
-}
+def _too_large(limit: int) -> _Failure:
+    return _Failure(
+        413, f"The request body is larger than {limit} bytes", {"limit": limit}
+    )
 
 
-class _Result:
+class Result:
     """What a form call without JavaScript did, for the page to render.
 
-    ``name`` is the action's, ``ok`` whether it returned, ``value`` what it
-    returned, ``error`` on failure a ``.status``, ``.type``, ``.message``,
-    ``.data``, ``.fields``, and ``form`` the submitted text fields, to fill
-    the form in again.
+    :ivar name: the action's name.
+    :ivar ok: whether it returned.
+    :ivar value: what it returned.
+    :ivar error: on failure, with ``.status``, ``.type``, ``.message``,
+        ``.data`` and ``.fields`` (messages per form field).
     """
 
-    __slots__ = ("_fields", "_form", "_skip", "error", "name", "ok", "value")
+    __slots__ = ("_fields", "_form", "error", "name", "ok", "value")
 
     def __init__(
         self,
         name: str,
-        ok: bool,
-        value: Any,
-        error: _Failure | None,
-        fields: dict[str, list[Any]],
-        skip: tuple[str, ...] = (),
+        value: Any = None,
+        error: _Failure | None = None,
+        fields: dict[str, list[Any]] | None = None,
     ) -> None:
         self.name = name
-        self.ok = ok
+        self.ok = error is None
         self.value = value
         self.error = error
-        self._fields = fields
-        self._skip = skip  # the action field and the signed values
+        self._fields = fields or {}
         self._form: webob.multidict.MultiDict[str, str] | None = None
 
     @property
     def form(self) -> webob.multidict.MultiDict[str, str]:
-        """The submitted text fields (uploads and serveract's own left out)."""
+        """The submitted text fields (uploads and serveract's own left out),
+        to fill the form in again."""
         if self._form is None:  # built on first use: a success page rarely asks
-            self._form = webob.multidict.MultiDict.view_list(
-                [
-                    (key, value)
-                    for key, values in self._fields.items()
-                    if key not in self._skip
-                    for value in values
-                    if type(value) is str
-                ]
+            self._form = webob.multidict.MultiDict(
+                (key, value)
+                for key, values in self._fields.items()
+                for value in values
+                if type(value) is str
             )
         return self._form
 
     def __repr__(self) -> str:
-        return f"<result of {self.name}: {'ok' if self.ok else self.error!r}>"
+        return f"<Result of {self.name}: {'ok' if self.ok else self.error!r}>"
 
 
-def result(environ: WSGIEnvironment) -> _Result | None:
+def result(environ: WSGIEnvironment) -> Result | None:
     """The outcome of the form call this request re-renders, or ``None``.
 
     After a form is submitted without JavaScript, the action runs and the
@@ -258,7 +292,7 @@ def result(environ: WSGIEnvironment) -> _Result | None:
     :param environ: the WSGI environ the wrapped app received.
     """
     value = environ.get(_RESULT_KEY)
-    return value if isinstance(value, _Result) else None
+    return value if isinstance(value, Result) else None
 
 
 # -- Registry ---------------------------------------------------------------
@@ -285,7 +319,13 @@ class Registry:
 
     @typing.overload
     def action(
-        self, func: _F, /, *, name: str | None = None, bound: Iterable[str] = ()
+        self,
+        func: _F,
+        /,
+        *,
+        name: str | None = None,
+        bound: Iterable[str] = (),
+        limit: str | None = None,
     ) -> _F: ...
     @typing.overload
     def action(
@@ -295,6 +335,7 @@ class Registry:
         *,
         name: str | None = None,
         bound: Iterable[str] = (),
+        limit: str | None = None,
     ) -> Callable[[_F], _F]: ...
 
     def action(
@@ -304,8 +345,9 @@ class Registry:
         *,
         name: str | None = None,
         bound: Iterable[str] = (),
+        limit: str | None = None,
     ) -> _F | Callable[[_F], _F]:
-        """Register ``func`` as an action, bare or with a ``name``.
+        """Register ``func`` as an action, bare or with options.
 
         :param func: the function; it is returned unchanged.
         :param name: the name clients call; the function's ``__name__`` by
@@ -314,18 +356,24 @@ class Registry:
             :meth:`ServerActions.hidden_field` may fill: a call without them
             (any JSON call, a form without the signed field) is refused with
             400, so the client cannot choose them.
-        :raises ValueError: another function already has that name, or
-            ``bound`` names no parameter.
+        :param limit: at most this many calls per client in any window, as
+            ``"N/unit"`` with unit ``second``, ``minute``, ``hour`` or ``day``.
+        :raises ValueError: another function already has that name, ``bound``
+            names no parameter, or ``limit`` is malformed.
         :raises TypeError: ``func`` is not a function, or one of its
             parameters can never be built from a request.
         """
         if func is None:
-            return lambda func: self.action(func, name=name, bound=bound)
-        self._add(name or str(getattr(func, "__name__", "")), func, bound)
+            return lambda func: self.action(func, name=name, bound=bound, limit=limit)
+        self._add(name or str(getattr(func, "__name__", "")), func, bound, limit)
         return func
 
     def _add(
-        self, name: str, func: Callable[..., Any], bound: Iterable[str] = ()
+        self,
+        name: str,
+        func: Callable[..., Any],
+        bound: Iterable[str] = (),
+        limit: str | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ValueError(f"an action needs a non-empty name, not {name!r}")
@@ -338,7 +386,7 @@ class Registry:
             raise ValueError(
                 f"action name {name!r} is already taken by {existing.func!r}"
             )
-        self._actions[name] = _Action(name, func, frozenset(bound))
+        self._actions[name] = _Action(name, func, frozenset(bound), limit)
 
     def get(self, name: str) -> Callable[..., Any] | None:
         """The function registered as ``name``, or ``None``."""
@@ -365,11 +413,21 @@ _default_registry = registry
 
 @typing.overload
 def action(
-    func: _F, /, *, name: str | None = None, bound: Iterable[str] = ()
+    func: _F,
+    /,
+    *,
+    name: str | None = None,
+    bound: Iterable[str] = (),
+    limit: str | None = None,
 ) -> _F: ...
 @typing.overload
 def action(
-    func: None = None, /, *, name: str | None = None, bound: Iterable[str] = ()
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    bound: Iterable[str] = (),
+    limit: str | None = None,
 ) -> Callable[[_F], _F]: ...
 
 
@@ -379,6 +437,7 @@ def action(
     *,
     name: str | None = None,
     bound: Iterable[str] = (),
+    limit: str | None = None,
 ) -> _F | Callable[[_F], _F]:
     """Register a function in the default registry; the function is unchanged.
 
@@ -387,16 +446,14 @@ def action(
         @serveract.action
         def create_user(name: str, email: str) -> dict: ...
 
-        @serveract.action(name="users.delete", bound=["user_id"])
+        @serveract.action(name="users.delete", bound=["user_id"], limit="5/minute")
         def delete_user(user_id: int) -> None: ...
 
-    :param name: the name clients call; the function's ``__name__`` by default.
-    :param bound: parameters only signed form values may fill
-        (see :meth:`Registry.action`).
+    The options are :meth:`Registry.action`'s.
     """
     if func is None:
-        return _default_registry.action(name=name, bound=bound)
-    return _default_registry.action(func, name=name, bound=bound)
+        return _default_registry.action(name=name, bound=bound, limit=limit)
+    return _default_registry.action(func, name=name, bound=bound, limit=limit)
 
 
 def register_module(
@@ -428,38 +485,47 @@ def register_module(
     return names
 
 
-# -- Argument binding -------------------------------------------------------
+# -- Types and binding ------------------------------------------------------
 #
-# Each action's parameters are inspected once, at registration, into a list of
-# _Param with two converters: one for JSON values, one for form fields (lists
-# of strings or uploads). A call then costs a dict walk, no reflection.
+# Each supported type hint maps to one _Type: how a JSON value is checked and
+# built, how a form field's text is parsed, and how both are described (error
+# messages, JSON Schema, TypeScript). Parameters are built from it once, at
+# registration, so a call costs a dict walk and the published schemas cannot
+# disagree with the checks. JSON follows JSON Schema's data model: 1.0 is an
+# integer, true is no number, dates are RFC 3339 text.
 
 _EMPTY = inspect.Parameter.empty
-_TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
-_FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
-_FILE_HINTS: tuple[Any, ...] = (
-    typing.IO,
-    typing.BinaryIO,
-    io.IOBase,
-    io.BufferedIOBase,
-    io.RawIOBase,
-)
 
 
 class _Invalid(Exception):
     """A value that does not fit a type hint; the message says what was wanted."""
 
 
-class _Upload:
-    """An uploaded file: readable like a file, plus ``filename`` and
-    ``content_type``; the part's bytes are in a temporary file, not memory,
-    closed when the call ends."""
+@dataclasses.dataclass(eq=False)
+class _Type:
+    """How one type hint is checked, parsed and described."""
 
-    def __init__(self, part: cgi.FieldStorage) -> None:
-        self.filename: str = part.filename or ""
-        self.content_type: str = part.type or "application/octet-stream"
-        self.file: typing.BinaryIO = part.file  # type: ignore[assignment]
-        self._part = part  # a FieldStorage closes its file when collected
+    json: Callable[[Any], Any]  # decoded JSON value -> Python value
+    form: Callable[[Any], Any]  # a field's text or upload (every value if many)
+    schema: dict[str, Any]  # JSON Schema of what a client may send
+    ts: str  # the TypeScript type
+    description: str  # for error messages: "an integer"
+    returns: dict[str, Any] | None = None  # schema of the answer, if not schema
+    many: bool = False  # the form field repeats: form() gets every value
+    blank: bool = False  # an empty form field is a value, not a missing one
+    missing: Any = _EMPTY  # the value of a form field left out
+    upload: bool = False
+
+
+class Upload:
+    """An uploaded file: readable like a file, with ``filename`` and
+    ``content_type``. Small files are in memory, larger ones in a temporary
+    file; all are closed when the call ends."""
+
+    def __init__(self, file: IO[bytes], filename: str, content_type: str) -> None:
+        self.file = file
+        self.filename = filename
+        self.content_type = content_type
 
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (all by default)."""
@@ -476,183 +542,7 @@ class _Upload:
         return iter(self.file)
 
     def __repr__(self) -> str:
-        return f"<upload {self.filename!r} {self.content_type}>"
-
-
-def _describe(hint: Any) -> str:
-    names = {
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        str: "text",
-        bytes: "text",
-        decimal.Decimal: "a decimal number",
-        uuid.UUID: "a UUID",
-        datetime.datetime: "a date and time (ISO 8601)",
-        datetime.date: "a date (YYYY-MM-DD)",
-        datetime.time: "a time (HH:MM)",
-        dict: "an object",
-    }
-    if hint in names:
-        return names[hint]
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return "one of " + ", ".join(repr(member.value) for member in hint)
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(repr(value) for value in typing.get_args(hint))
-    if _is_file_hint(hint):
-        return "a file upload"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _is_file_hint(hint: Any) -> bool:
-    return (
-        hint in _FILE_HINTS
-        or typing.get_origin(hint) is typing.IO
-        or (isinstance(hint, type) and issubclass(hint, io.IOBase))
-    )
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (Union, types.UnionType)
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _json_converter(hint: Any, where: str) -> Callable[[Any], Any]:
-    """A function checking (and, for rich types, building) a decoded JSON value
-    against ``hint``; raises ``_Invalid``."""
-    if hint is _EMPTY or hint is Any or hint is object:
-        return _identity
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if _is_union(hint):
-        nullable = type(None) in args
-        members = [_json_converter(a, where) for a in args if a is not type(None)]
-        return _union_converter(hint, members, nullable)
-    if origin is Literal:
-        allowed = [(type(a), a) for a in args]
-
-        def literal(value: Any) -> Any:
-            if (type(value), value) in allowed:
-                return value
-            raise _Invalid(f"expected {_describe(hint)}")
-
-        return literal
-    if origin in (list, collections.abc.Sequence, collections.abc.Iterable) or (
-        origin in (tuple, set, frozenset) and (origin is not tuple or ... in args)
-    ):
-        item = _json_converter(args[0] if args else Any, where)
-        build: Callable[[Any], Any] = (
-            origin if origin in (tuple, set, frozenset) else list
-        )
-
-        def sequence(value: Any) -> Any:
-            if not isinstance(value, list):
-                raise _Invalid("expected a list")
-            items = [_item(item, i, element) for i, element in enumerate(value)]
-            try:
-                return build(items)
-            except TypeError:  # a set of lists or objects: unhashable
-                raise _Invalid("expected a list of distinct simple values") from None
-
-        return sequence
-    if origin is tuple:
-        items = [_json_converter(a, where) for a in args]
-
-        def fixed_tuple(value: Any) -> Any:
-            if not isinstance(value, list) or len(value) != len(items):
-                raise _Invalid(f"expected a list of {len(items)} items")
-            return tuple(
-                _item(c, i, v)
-                for i, (c, v) in enumerate(zip(items, value, strict=True))
-            )
-
-        return fixed_tuple
-    if origin in (dict, collections.abc.Mapping) or hint is dict:
-        convert_value = _json_converter(args[1] if len(args) == 2 else Any, where)
-
-        def mapping(value: Any) -> Any:
-            if not isinstance(value, dict):
-                raise _Invalid("expected an object")
-            return {key: _item(convert_value, key, v) for key, v in value.items()}
-
-        return mapping
-    if hint is list:
-        return _json_converter(list[Any], where)
-    if hint in (tuple, set, frozenset):
-        return _json_converter(hint[Any, ...] if hint is tuple else hint[Any], where)
-    if _is_file_hint(hint):
-        return _json_upload
-    if hint is bytes:
-        return _json_bytes
-    if hint is bool:
-        return _exact(bool)
-    if hint is int:
-        return _exact(int)
-    if hint is str:
-        return _exact(str)
-    if hint is float:
-        return _json_float
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _dataclass_converter(hint, where)
-    if not (
-        hint in _TEXT_TYPES or (isinstance(hint, type) and issubclass(hint, enum.Enum))
-    ):
-        raise TypeError(f"unsupported type hint {hint!r}")
-    text = _text_converter(hint, where)  # dates, decimals, UUIDs, enums: from text
-
-    def from_text(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise _Invalid(f"expected {_describe(hint)}")
-        return text(value if isinstance(value, str) else str(value))
-
-    return from_text
-
-
-_TEXT_TYPES = (
-    decimal.Decimal,
-    uuid.UUID,
-    datetime.datetime,
-    datetime.date,
-    datetime.time,
-)
-
-
-def _json_upload(value: Any) -> Any:
-    raise _Invalid("expected a file upload (send a multipart form)")
-
-
-def _json_bytes(value: Any) -> bytes:
-    if isinstance(value, str):
-        return value.encode()
-    raise _Invalid("expected text")
-
-
-def _union_converter(
-    hint: Any, members: list[Callable[[Any], Any]], nullable: bool
-) -> Callable[[Any], Any]:
-    """The first member's conversion that fits, in the hint's order."""
-    description = _describe_union(hint)
-
-    def union(value: Any) -> Any:
-        if value is None and nullable:
-            return None
-        for convert in members:
-            try:
-                return convert(value)
-            except _Invalid:
-                pass
-        raise _Invalid(f"expected {description}")
-
-    return union
-
-
-def _describe_union(hint: Any) -> str:
-    return " or ".join(
-        "null" if a is type(None) else _describe(a) for a in typing.get_args(hint)
-    )
+        return f"<Upload {self.filename!r} {self.content_type}>"
 
 
 def _item(convert: Callable[[Any], Any], where: object, value: Any) -> Any:
@@ -662,106 +552,11 @@ def _item(convert: Callable[[Any], Any], where: object, value: Any) -> Any:
         raise _Invalid(f"[{where!r}]: {error}") from None
 
 
-def _exact(kind: type) -> Callable[[Any], Any]:
-    description = _describe(kind)
+def _text(parse: Callable[[str], Any], description: str) -> Callable[[Any], Any]:
+    """A form parser: ``parse`` on the field's text; a file or a parse
+    failure is ``_Invalid``."""
 
-    def exact(value: Any) -> Any:
-        if type(value) is kind:  # bool is an int subclass: type(), not isinstance()
-            return value
-        raise _Invalid(f"expected {description}")
-
-    return exact
-
-
-def _json_float(value: Any) -> float:
-    if type(value) is float or type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:  # an integer literal of hundreds of digits
-            raise _Invalid("expected a number") from None
-    raise _Invalid("expected a number")
-
-
-def _dataclass_converter(cls: type, where: str) -> Callable[[Any], Any]:
-    fields: dict[str, tuple[Callable[[Any], Any], bool]] = {}
-
-    def build(value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise _Invalid(f"expected an object ({cls.__name__})")
-        if not fields:  # resolved on first use: dataclasses may refer to themselves
-            hints = typing.get_type_hints(cls)
-            for field in dataclasses.fields(cls):
-                required = (
-                    field.default is dataclasses.MISSING
-                    and field.default_factory is dataclasses.MISSING
-                )
-                fields[field.name] = (
-                    _json_converter(hints[field.name], where),
-                    required,
-                )
-        unknown = set(value) - set(fields)
-        if unknown:
-            raise _Invalid(f"unexpected field {sorted(unknown)[0]!r}")
-        kwargs = {}
-        for name, (convert, required) in fields.items():
-            if name in value:
-                kwargs[name] = _item(convert, name, value[name])
-            elif required:
-                raise _Invalid(f"[{name!r}]: required")
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError):  # refused by its __post_init__
-            raise _Invalid(f"expected a valid {cls.__name__}") from None
-
-    return build
-
-
-def _text_converter(hint: Any, where: str) -> Callable[[Any], Any]:
-    """A function building a value of ``hint`` from one form field (a string
-    or an upload); raises ``_Invalid``."""
-    if hint is _EMPTY or hint is Any or hint is object or hint is str:
-        return _form_text if hint is str else _identity
-    if _is_union(hint):
-        members = [
-            _text_converter(a, where)
-            for a in typing.get_args(hint)
-            if a is not type(None)
-        ]
-        return _union_converter(hint, members, nullable=False)
-    if _is_file_hint(hint):
-        return _form_upload
-    if hint is bytes:
-        return _form_bytes
-    parse: Callable[[str], Any]
-    if hint is bool:
-        parse = _parse_bool
-    elif hint in (float, decimal.Decimal):
-        parse = _finite(hint)
-    elif hint in (int, uuid.UUID):
-        parse = typing.cast("Callable[[str], Any]", hint)
-    elif hint in (datetime.datetime, datetime.date, datetime.time):
-        parse = hint.fromisoformat
-    elif isinstance(hint, type) and issubclass(hint, enum.Enum):
-        by_value = {str(member.value): member for member in hint}
-        parse = by_value.__getitem__
-    elif typing.get_origin(hint) is Literal:
-        choices = {str(value): value for value in typing.get_args(hint)}
-        parse = choices.__getitem__
-    else:
-        # Lists, dicts and dataclasses arrive in one field as JSON text.
-        convert = _json_converter(hint, where)
-
-        def json_text(text: str) -> Any:
-            try:
-                value = _DECODER.decode(text)
-            except (ValueError, RecursionError):
-                raise _Invalid(f"expected {_describe(hint)} as JSON") from None
-            return convert(value)
-
-        parse = json_text
-    description = _describe(hint)
-
-    def text(value: Any) -> Any:
+    def form(value: Any) -> Any:
         if not isinstance(value, str):
             raise _Invalid(f"expected {description}, not a file")
         try:
@@ -769,23 +564,7 @@ def _text_converter(hint: Any, where: str) -> Callable[[Any], Any]:
         except (ValueError, KeyError, ArithmeticError):
             raise _Invalid(f"expected {description}") from None
 
-    return text
-
-
-def _form_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    raise _Invalid("expected text, not a file")
-
-
-def _form_upload(value: Any) -> _Upload:
-    if isinstance(value, _Upload):
-        return value
-    raise _Invalid("expected a file upload")
-
-
-def _form_bytes(value: Any) -> bytes:
-    return value.read() if isinstance(value, _Upload) else str(value).encode()
+    return form
 
 
 def _finite(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -795,15 +574,83 @@ def _finite(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
     def parse(text: str) -> Any:
         value = kind(text)
-        if isinstance(value, decimal.Decimal):
-            finite = value.is_finite()
-        else:
-            finite = math.isfinite(value)
-        if not finite:
+        if not (
+            value.is_finite()
+            if type(value) is decimal.Decimal
+            else math.isfinite(value)
+        ):
             raise ValueError(text)
         return value
 
     return parse
+
+
+def _json_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise _Invalid("expected an integer")
+
+
+def _json_float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal of hundreds of digits
+            pass
+    raise _Invalid("expected a number")
+
+
+def _exact(kind: type, description: str) -> Callable[[Any], Any]:
+    def exact(value: Any) -> Any:
+        if type(value) is kind:  # bool is an int subclass: type(), not isinstance()
+            return value
+        raise _Invalid(f"expected {description}")
+
+    return exact
+
+
+def _from_string(
+    parse: Callable[[str], Any], description: str, numbers: bool = False
+) -> Callable[[Any], Any]:
+    """A JSON check for values sent as text (``numbers``: or as a number)."""
+
+    def check(value: Any) -> Any:
+        if numbers and type(value) in (int, float):
+            return parse(repr(value))
+        if type(value) is not str:
+            raise _Invalid(f"expected {description}")
+        try:
+            return parse(value)
+        except (ValueError, ArithmeticError):
+            raise _Invalid(f"expected {description}") from None
+
+    return check
+
+
+def _matching(pattern: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    match = re.compile(pattern).fullmatch
+
+    def parse_matching(text: str) -> Any:
+        if match(text) is None:
+            raise ValueError(text)
+        return parse(text)
+
+    return parse_matching
+
+
+def _iso(kind: Any) -> Callable[[str], Any]:
+    # Python 3.10 reads neither "Z" nor a lowercase "t".
+    return lambda text: kind.fromisoformat(
+        text.replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
+    )
+
+
+_TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
+_FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
 
 
 def _parse_bool(text: str) -> bool:
@@ -815,12 +662,483 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
-def _takes_blank(hint: Any) -> bool:
-    """Whether an empty form field is a value of ``hint`` (text) rather than
-    an empty input (missing)."""
-    if _is_union(hint):
-        return any(_takes_blank(a) for a in typing.get_args(hint))
-    return hint in (str, bytes, _EMPTY, Any, object)
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _form_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise _Invalid("expected text, not a file")
+
+
+def _form_upload(value: Any) -> Upload:
+    if isinstance(value, Upload):
+        return value
+    raise _Invalid("expected a file upload")
+
+
+def _json_upload(value: Any) -> Any:
+    raise _Invalid("expected a file upload (send a multipart form)")
+
+
+_DECIMAL = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+_UUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_SECONDS = r":[0-9]{2}(\.[0-9]{3}|\.[0-9]{6})?"
+_OFFSET = r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+#: RFC 3339, for JSON: seconds and an offset are required.
+_TIME = "[0-9]{2}:[0-9]{2}" + _SECONDS + _OFFSET
+_DATETIME = _DATE + "[Tt]" + _TIME
+#: What HTML date and time inputs send: seconds and offset optional.
+_FORM_TIME = f"[0-9]{{2}}:[0-9]{{2}}({_SECONDS})?{_OFFSET}?"
+_FORM_DATETIME = _DATE + "[Tt ]" + _FORM_TIME
+
+
+def _textual(
+    parse: Callable[[str], Any],
+    schema: dict[str, Any],
+    description: str,
+    form_parse: Callable[[str], Any] | None = None,
+    numbers: bool = False,
+) -> _Type:
+    """A type sent as text in JSON (dates, UUIDs, decimals)."""
+    return _Type(
+        json=_from_string(parse, description, numbers),
+        form=_text(form_parse or parse, description),
+        schema=schema,
+        ts="string",
+        description=description,
+    )
+
+
+def _date_type(
+    kind: Any, pattern: str, form_pattern: str, fmt: str, description: str
+) -> _Type:
+    record = _textual(
+        _matching(pattern, _iso(kind)),
+        {"type": "string", "format": fmt, "pattern": f"^{pattern}$"},
+        description,
+        _matching(form_pattern, _iso(kind)),
+    )
+    record.returns = {"type": "string"}  # a naive value has no offset
+    return record
+
+
+_SCALARS: dict[Any, _Type] = {
+    str: _Type(
+        _exact(str, "text"), _form_str, {"type": "string"}, "string", "text", blank=True
+    ),
+    int: _Type(
+        _json_int, _text(int, "an integer"), {"type": "integer"}, "number", "an integer"
+    ),
+    float: _Type(
+        _json_float,
+        _text(_finite(float), "a number"),
+        {"type": "number"},
+        "number",
+        "a number",
+    ),
+    bool: _Type(
+        _exact(bool, "true or false"),
+        _text(_parse_bool, "true or false"),
+        {"type": "boolean"},
+        "boolean",
+        "true or false",
+        missing=False,  # an unchecked checkbox sends nothing
+    ),
+    decimal.Decimal: _textual(
+        _matching(_DECIMAL, _finite(decimal.Decimal)),
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": f"^{_DECIMAL}$"}]},
+        "a decimal number",
+        numbers=True,
+    ),
+    uuid.UUID: _textual(
+        _matching(_UUID, uuid.UUID),
+        {"type": "string", "format": "uuid", "pattern": f"^{_UUID}$"},
+        "a UUID",
+    ),
+    datetime.datetime: _date_type(
+        datetime.datetime,
+        _DATETIME,
+        _FORM_DATETIME,
+        "date-time",
+        "a date and time (RFC 3339)",
+    ),
+    datetime.date: _date_type(
+        datetime.date, _DATE, _DATE, "date", "a date (YYYY-MM-DD)"
+    ),
+    datetime.time: _date_type(
+        datetime.time, _TIME, _FORM_TIME, "time", "a time (HH:MM:SS+00:00)"
+    ),
+    bytes: _Type(
+        _from_string(str.encode, "text"),
+        lambda value: value.read() if isinstance(value, Upload) else value.encode(),
+        {"type": "string"},
+        "string",
+        "text",
+        blank=True,
+    ),
+}
+_SCALARS[decimal.Decimal].returns = {"type": "string"}  # every digit kept
+_ANY = _Type(_identity, _identity, {}, "unknown", "any value", blank=True)
+_UPLOAD = _Type(
+    _json_upload,
+    _form_upload,
+    {"not": {}, "description": "a file upload: send a multipart form"},
+    "File | Blob",
+    "a file upload",
+    upload=True,
+)
+_FILE_HINTS: tuple[Any, ...] = (typing.IO, typing.BinaryIO, io.IOBase)
+_SEQUENCES: dict[Any, Callable[[list[Any]], Any]] = {
+    list: list,
+    tuple: tuple,
+    set: set,
+    frozenset: frozenset,
+    collections.abc.Sequence: list,
+    collections.abc.Iterable: list,
+    collections.abc.Collection: list,
+    collections.abc.Set: frozenset,
+}
+_MAPPINGS = (dict, collections.abc.Mapping)
+_NULL = _Type(
+    lambda value: value if value is None else _json_null(),
+    _identity,
+    {"type": "null"},
+    "null",
+    "null",
+)
+
+
+def _json_null() -> Any:
+    raise _Invalid("expected null")
+
+
+def _json_key(value: Any) -> str:
+    return "null" if value is None else json.dumps(value)
+
+
+def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
+    """Enums and Literals: JSON by value (1 and 1.0 alike, never true), form
+    fields by their text."""
+    for value in values:
+        if value is not None and type(value) not in (str, int, float, bool):
+            raise TypeError(f"{hint!r}: only JSON values can be choices, not {value!r}")
+
+    def key(value: Any) -> tuple[str, Any]:
+        kind = "bool" if type(value) is bool else type(value).__name__
+        return ("number" if kind in ("int", "float") else kind, value)
+
+    by_json = {key(v): m for v, m in zip(values, members, strict=True)}
+    by_text = {str(v): m for v, m in zip(values, members, strict=True)}
+    description = "one of " + ", ".join(_json_key(v) for v in values)
+
+    def check(value: Any) -> Any:
+        try:
+            return by_json[key(value)]
+        except (KeyError, TypeError):  # TypeError: a list or object is unhashable
+            raise _Invalid(f"expected {description}") from None
+
+    return _Type(
+        check,
+        _text(by_text.__getitem__, description),
+        {"enum": list(values)},
+        " | ".join(_json_key(v) for v in values),
+        description,
+    )
+
+
+def _union(records: list[_Type], nullable: bool) -> _Type:
+    """The first member that fits, in the hint's order."""
+    description = " or ".join(r.description for r in records)
+
+    def first_fit(convert: Callable[[_Type], Callable[[Any], Any]]) -> Any:
+        members = [convert(r) for r in records]
+
+        def union(value: Any) -> Any:
+            if value is None and nullable:
+                return None
+            for member in members:
+                try:
+                    return member(value)
+                except _Invalid:
+                    pass
+            raise _Invalid(f"expected {description}")
+
+        return union
+
+    options = [*records, _NULL] if nullable else records
+    return _Type(
+        first_fit(lambda r: r.json),
+        first_fit(lambda r: r.form),
+        {"anyOf": [r.schema for r in options]},
+        " | ".join(r.ts for r in options),
+        description + (" or null" if nullable else ""),
+        returns={"anyOf": [r.returns or r.schema for r in options]},
+        blank=any(r.blank for r in records),
+        missing=None if nullable else _EMPTY,
+        upload=any(r.upload for r in records),
+    )
+
+
+def _json_field(record: _Type) -> Callable[[Any], Any]:
+    """Lists, objects and dataclasses in one form field arrive as JSON text."""
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _Invalid(f"expected {record.description} as JSON, not a file")
+        try:
+            decoded = _loads(value)
+        except ValueError:
+            raise _Invalid(f"expected {record.description} as JSON") from None
+        return record.json(decoded)
+
+    return parse
+
+
+def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Type:
+    if build in (set, frozenset) and item.schema.get("type") in ("array", "object"):
+        raise TypeError(f"{hint!r}: a set's items must be simple values")
+    described = f"a list of {item.description}"
+
+    def from_json(value: Any) -> Any:
+        if type(value) is not list:
+            raise _Invalid(f"expected {described}")
+        items = [_item(item.json, i, v) for i, v in enumerate(value)]
+        try:
+            return build(items)
+        except TypeError:  # a set of objects: unhashable
+            raise _Invalid("expected a list of distinct simple values") from None
+
+    def from_form(values: list[Any]) -> Any:
+        return build(
+            [
+                _item(item.form, i, v)
+                for i, v in enumerate(values)
+                if item.blank or v != ""
+            ]
+        )
+
+    array = {"type": "array", "items": item.schema}
+    returns = {"type": "array", "items": item.returns or item.schema}
+    nested = item.many or item.schema.get("type") in ("array", "object")
+    return _Type(
+        from_json,
+        _json_field_many(from_json) if nested else from_form,
+        array,
+        f"({item.ts})[]",
+        described,
+        returns=returns,
+        many=True,
+        blank=True,
+        missing=build([]),
+    )
+
+
+def _json_field_many(from_json: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+    """A list of lists or objects: the last field's value, as JSON text."""
+    record = _Type(from_json, _identity, {}, "", "a list (as JSON)")
+    parse = _json_field(record)
+    return lambda values: parse(values[-1])
+
+
+def _tuple(items: list[_Type]) -> _Type:
+    count = len(items)
+
+    def from_json(value: Any) -> Any:
+        if type(value) is not list or len(value) != count:
+            raise _Invalid(f"expected a list of {count} items")
+        return tuple(
+            _item(r.json, i, v)
+            for i, (r, v) in enumerate(zip(items, value, strict=True))
+        )
+
+    record = _Type(
+        from_json,
+        _identity,
+        {
+            "type": "array",
+            "prefixItems": [r.schema for r in items],
+            "minItems": count,
+            "maxItems": count,
+            "items": False,
+        },
+        "[" + ", ".join(r.ts for r in items) + "]",
+        f"a list of {count} items",
+        returns={
+            "type": "array",
+            "prefixItems": [r.returns or r.schema for r in items],
+            "items": False,
+        },
+    )
+    record.form = _json_field(record)
+    return record
+
+
+_INT_KEY = r"-?(0|[1-9][0-9]*)"
+
+
+def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
+    if key in (str, Any, _EMPTY):
+        convert_key: Callable[[str], Any] = _identity
+        names: dict[str, Any] = {}
+    elif key is int:
+        match = re.compile(_INT_KEY).fullmatch
+        convert_key = lambda text: int(text) if match(text) else _json_key_error()  # noqa: E731
+        names = {"propertyNames": {"pattern": f"^{_INT_KEY}$"}}
+    else:
+        raise TypeError(f"{hint!r}: JSON object keys are text: use str or int keys")
+
+    def from_json(data: Any) -> Any:
+        if type(data) is not dict:
+            raise _Invalid("expected an object")
+        return {convert_key(k): _item(value.json, k, v) for k, v in data.items()}
+
+    record = _Type(
+        from_json,
+        _identity,
+        {"type": "object", **names, "additionalProperties": value.schema},
+        f"Record<string, {value.ts}>",
+        "an object",
+        returns={
+            "type": "object",
+            "additionalProperties": value.returns or value.schema,
+        },
+    )
+    record.form = _json_field(record)
+    return record
+
+
+def _json_key_error() -> Any:
+    raise _Invalid("expected integer keys")
+
+
+#: JSON Schema and TypeScript of each dataclass, by the name its $ref uses.
+_DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
+
+
+def _dataclass(cls: type) -> _Type:
+    name = cls.__name__
+    while (
+        name in _DEFINITIONS
+        and _DEFINITIONS[name][2] != f"{cls.__module__}.{cls.__qualname__}"
+    ):
+        name += "_"
+    fields: dict[str, tuple[_Type, bool]] = {}
+    described = f"an object ({cls.__name__})"
+
+    def from_json(value: Any) -> Any:
+        if type(value) is not dict:
+            raise _Invalid(f"expected {described}")
+        for key in value:
+            if key not in fields:
+                raise _Invalid(f"unexpected field {key!r}")
+        kwargs = {}
+        for key, (record, required) in fields.items():
+            if key in value:
+                kwargs[key] = _item(record.json, key, value[key])
+            elif required:
+                raise _Invalid(f"[{key!r}]: required")
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError):  # refused by its __post_init__
+            raise _Invalid(f"expected a valid {cls.__name__}") from None
+
+    ref = {"$ref": f"#/$defs/{name}"}
+    record = _Type(from_json, _identity, ref, name, described)
+    record.form = _json_field(record)
+    # In the cache before its fields are built: a dataclass may refer to itself.
+    _TYPES[cls] = record
+    _DEFINITIONS[name] = ({}, {}, f"{cls.__module__}.{cls.__qualname__}")
+    try:
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            required = (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            )
+            fields[field.name] = (_type_of(hints[field.name], cls), required)
+    except BaseException:
+        del _TYPES[cls], _DEFINITIONS[name]
+        raise
+    properties = {key: r.schema for key, (r, _) in fields.items()}
+    needed = [key for key, (_, required) in fields.items() if required]
+    schema = {"type": "object", "properties": properties, "required": needed}
+    returns = {
+        "type": "object",
+        "properties": {key: r.returns or r.schema for key, (r, _) in fields.items()},
+        "required": list(fields),
+    }
+    members = "".join(
+        f"    {_ts_key(key)}{'' if needed else '?'}: {r.ts};\n"
+        for key, (r, needed) in fields.items()
+    )
+    _DEFINITIONS[name] = (
+        {**schema, "additionalProperties": False},
+        returns,
+        f"{cls.__module__}.{cls.__qualname__}",
+    )
+    _INTERFACES[name] = f"interface {name} {{\n{members}}}"
+    return record
+
+
+_INTERFACES: dict[str, str] = {}
+_TYPES: dict[Any, _Type] = {}
+
+
+def _type_of(hint: Any, where: object = None) -> _Type:
+    """The _Type of a hint, built once; ``TypeError`` for a hint no request
+    can fill."""
+    try:
+        return _TYPES[hint]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable hint (a Literal of lists): refused below
+        pass
+    record = _build_type(hint)
+    with contextlib.suppress(TypeError):
+        _TYPES[hint] = record
+    return record
+
+
+def _build_type(hint: Any) -> _Type:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is _EMPTY or hint is Any or hint is object:
+        return _ANY
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    if origin in (Union, types.UnionType):
+        nullable = type(None) in args
+        return _union([_type_of(a) for a in args if a is not type(None)], nullable)
+    if origin is Literal:
+        return _choices(args, args, hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        members = list(hint)
+        return _choices([m.value for m in members], members, hint)
+    if (
+        hint in _FILE_HINTS
+        or origin is typing.IO
+        or (isinstance(hint, type) and issubclass(hint, io.IOBase))
+    ):
+        return _UPLOAD
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass(hint)
+    if hint in _SEQUENCES and hint is not tuple:
+        return _sequence(_SEQUENCES[hint], _ANY, hint)
+    if hint is tuple:
+        return _sequence(tuple, _ANY, hint)
+    if origin in _SEQUENCES:
+        if origin is tuple and not (len(args) == 2 and args[1] is ...):
+            return _tuple([_type_of(a) for a in args])
+        return _sequence(_SEQUENCES[origin], _type_of(args[0] if args else Any), hint)
+    if hint in _MAPPINGS:
+        return _mapping(str, _ANY, hint)
+    if origin in _MAPPINGS:
+        key, value = args if len(args) == 2 else (str, Any)
+        return _mapping(key, _type_of(value), hint)
+    raise TypeError(f"unsupported type hint {hint!r}")
 
 
 def _is_request_hint(hint: Any) -> bool:
@@ -828,127 +1146,97 @@ def _is_request_hint(hint: Any) -> bool:
 
 
 class _Param:
-    """One parameter of an action, prepared for binding."""
+    """One parameter of an action, with the _Type of its hint."""
 
-    __slots__ = (
-        "blank",
-        "default",
-        "form",
-        "form_missing",
-        "json",
-        "kind",
-        "many",
-        "name",
-        "request",
-    )
+    __slots__ = ("default", "kind", "missing", "name", "request", "type")
 
     def __init__(self, parameter: inspect.Parameter, where: str) -> None:
-        hint = parameter.annotation
         self.name = parameter.name
         self.kind = parameter.kind
         self.default = parameter.default
-        self.request = _is_request_hint(hint)
-        if self.request:
-            return
-        try:
-            self.json = _json_converter(hint, where)
-            origin = typing.get_origin(hint)
-            many = origin in (list, tuple, set, frozenset, collections.abc.Sequence)
-            self.many = many and (origin is not tuple or ... in typing.get_args(hint))
-            if self.many:
-                args = typing.get_args(hint)
-                item_hint = args[0] if args else Any
-                item = _text_converter(item_hint, where)
-                blank = _takes_blank(item_hint)
-                build: Callable[[Any], Any] = (
-                    origin if origin in (tuple, set, frozenset) else list
-                )
-                # Takes every value of the field; a single one takes the last.
-                self.form: Callable[[Any], Any] = lambda values: build(
-                    [
-                        _item(item, i, v)
-                        for i, v in enumerate(values)
-                        if blank or v != ""
-                    ]
-                )
-                self.blank = True
-                self.form_missing: Any = build([])
-            else:
-                self.form = _text_converter(hint, where)
-                self.blank = _takes_blank(hint)
-                nullable = _is_union(hint) and type(None) in typing.get_args(hint)
-                self.form_missing = (
-                    False if hint is bool else None if nullable else _EMPTY
-                )
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"{where}: parameter {self.name!r} has a type hint serveract cannot "
-                f"build from a request ({hint!r}): {error}"
-            ) from None
-        if self.default is not _EMPTY:
-            self.form_missing = _EMPTY  # the function's own default applies
+        self.request = _is_request_hint(parameter.annotation)
+        self.type = _ANY
+        if not self.request:
+            try:
+                self.type = _type_of(parameter.annotation)
+            except TypeError as error:
+                raise TypeError(
+                    f"{where}: parameter {self.name!r} has a type hint serveract "
+                    f"cannot build from a request ({parameter.annotation!r}): {error}"
+                ) from None
+        # A form field left out: the function's own default, else the type's.
+        self.missing = self.type.missing if self.default is _EMPTY else _EMPTY
+
+
+_WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _parse_limit(limit: str) -> tuple[int, int]:
+    """``"10/minute"`` -> (10, 60)."""
+    if not isinstance(limit, str):
+        raise TypeError(f"limit must be a string such as '10/minute', not {limit!r}")
+    count, _, unit = limit.partition("/")
+    if not count.isdigit() or int(count) < 1 or unit not in _WINDOWS:
+        raise ValueError(
+            f"limit must be 'N/second', 'N/minute', 'N/hour' or 'N/day', not {limit!r}"
+        )
+    return int(count), _WINDOWS[unit]
 
 
 class _Action:
     """A registered function with its parameters prepared for binding."""
 
     def __init__(
-        self, name: str, func: Callable[..., Any], bound: frozenset[str] = frozenset()
+        self,
+        name: str,
+        func: Callable[..., Any],
+        bound: frozenset[str] = frozenset(),
+        limit: str | None = None,
     ) -> None:
         self.name = name
         self.func = func
         self.bound = bound
+        self.limit = None if limit is None else _parse_limit(limit)
         self.is_async = inspect.iscoroutinefunction(func)
-        self._prepared = False
+        self.params: list[_Param] | None = None
         # A hint naming something defined later in the module is resolved
-        # when the middleware is built (or on the first call, if later).
+        # when the middleware is built.
         with contextlib.suppress(NameError):
-            self._prepare()
+            self.prepare()
 
-    def _prepare(self) -> None:
+    def prepare(self) -> _Action:
+        """Read the signature and build the parameters (once)."""
+        if self.params is not None:
+            return self
         where = f"action {self.name!r}"
         try:
             signature = inspect.signature(self.func, eval_str=True)
+            returns = signature.return_annotation
+            self.returns = _ANY if returns is _EMPTY else _return_type(returns)
+        except NameError:
+            raise
         except ValueError as error:
             raise TypeError(f"{where}: cannot read its signature: {error}") from None
         params = [_Param(p, where) for p in signature.parameters.values()]
-        self.params = [
-            p
-            for p in params
-            if p.kind not in (p.kind.VAR_POSITIONAL, p.kind.VAR_KEYWORD)
-        ]
-        self.by_name = {p.name: p for p in self.params if not p.request}
+        kinds = inspect.Parameter
+        self.var_args = next(
+            (p for p in params if p.kind is kinds.VAR_POSITIONAL), None
+        )
+        self.var_kwargs = next((p for p in params if p.kind is kinds.VAR_KEYWORD), None)
+        named = [p for p in params if p not in (self.var_args, self.var_kwargs)]
+        self.by_name = {p.name: p for p in named if not p.request}
         unknown = self.bound - self.by_name.keys()
         if unknown:
             raise ValueError(f"{where}: bound names no parameter: {sorted(unknown)}")
         self.positional = [
             p
-            for p in self.params
-            if p.kind in (p.kind.POSITIONAL_ONLY, p.kind.POSITIONAL_OR_KEYWORD)
+            for p in named
+            if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
             and not p.request
         ]
-        self.var_args = next(
-            (p for p in params if p.kind is p.kind.VAR_POSITIONAL), None
-        )
-        self.var_kwargs = next(
-            (p for p in params if p.kind is p.kind.VAR_KEYWORD), None
-        )
-        self.positional_only = [
-            p for p in self.params if p.kind is p.kind.POSITIONAL_ONLY
-        ]
-        self.wants_request = any(p.request for p in self.params)
-        self.simple = not self.positional_only and not self.wants_request
-        self._prepared = True
-
-    def prepared(self) -> _Action:
-        if not self._prepared:
-            try:
-                self._prepare()
-            except NameError as error:
-                raise TypeError(
-                    f"action {self.name!r}: a type hint names something undefined: "
-                    f"{error}"
-                ) from None
+        self.positional_only = [p for p in named if p.kind is kinds.POSITIONAL_ONLY]
+        self.requests = [p.name for p in named if p.request]
+        self.params = named
         return self
 
     def bind_json(
@@ -959,38 +1247,28 @@ class _Action:
         kwargs: dict[str, Any] = {}
         extra: list[Any] = []
         if type(payload) is list:
-            positional = self.positional
-            if len(payload) > len(positional):
-                if self.var_args is None:
-                    raise _Failure(
-                        422,
-                        f"{self.name}() takes {len(positional)} positional arguments "
-                        f"but {len(payload)} were given",
-                        [{"field": None, "message": "too many arguments"}],
-                    )
-                convert = self.var_args.json
-                for index, value in enumerate(payload[len(positional) :]):
-                    extra.append(self._convert(convert, value, f"*{index}", errors))
-            for param, value in zip(positional, payload, strict=False):
-                kwargs[param.name] = self._convert(
-                    param.json, value, param.name, errors
+            if len(payload) > len(self.positional) and self.var_args is None:
+                raise _Failure(
+                    422,
+                    f"{self.name}() takes {len(self.positional)} positional "
+                    f"arguments but {len(payload)} were given",
+                    [{"field": None, "message": "too many arguments"}],
                 )
+            for param, value in zip(self.positional, payload, strict=False):
+                kwargs[param.name] = _convert(
+                    param.type.json, value, param.name, errors
+                )
+            if self.var_args is not None:
+                convert = self.var_args.type.json
+                for index, value in enumerate(payload[len(self.positional) :]):
+                    extra.append(_convert(convert, value, f"*{index}", errors))
         else:
-            by_name = self.by_name
             for key, value in payload.items():
-                known = by_name.get(key)
-                if known is not None:
-                    try:
-                        kwargs[key] = known.json(value)
-                    except _Invalid as error:
-                        kwargs[key] = None  # given, if wrong: not also "required"
-                        errors.append({"field": key, "message": str(error)})
-                elif self.var_kwargs is not None:
-                    kwargs[key] = self._convert(
-                        self.var_kwargs.json, value, key, errors
-                    )
-                else:
+                known = self.by_name.get(key) or self.var_kwargs
+                if known is None:
                     errors.append({"field": key, "message": "unexpected argument"})
+                else:
+                    kwargs[key] = _convert(known.type.json, value, key, errors)
         return self._finish(kwargs, extra, errors, environ)
 
     def bind_form(
@@ -998,49 +1276,33 @@ class _Action:
         fields: dict[str, list[Any]],
         bound: dict[str, Any],
         environ: WSGIEnvironment,
-        skip: tuple[str, ...],
     ) -> tuple[list[Any], dict[str, Any]]:
-        """Arguments from form fields (name → values), then the signed ``bound``
-        values, which no client field can override."""
+        """Arguments from form fields (name -> values), then the signed
+        ``bound`` values, which no client field can override."""
         errors: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {}
+        assert self.params is not None
         for param in self.params:
             name = param.name
+            values = fields.get(name)
             if param.request or name in bound:
                 continue
-            values = fields.get(name)
-            if values and (param.blank or values[-1] != ""):
-                try:
-                    kwargs[name] = param.form(values if param.many else values[-1])
-                except _Invalid as error:
-                    kwargs[name] = None  # given, if wrong: not also "required"
-                    errors.append({"field": name, "message": str(error)})
-            elif param.form_missing is not _EMPTY:
-                kwargs[name] = param.form_missing
+            if values and (param.type.blank or values[-1] != ""):
+                value = values if param.type.many else values[-1]
+                kwargs[name] = _convert(param.type.form, value, name, errors)
+            elif param.missing is not _EMPTY:
+                kwargs[name] = param.missing
         if self.var_kwargs is not None:
             for name, values in fields.items():
-                if name not in self.by_name and name not in bound and name not in skip:
+                if name not in self.by_name and name not in bound:
                     kwargs[name] = values[-1]
         for name, value in bound.items():
-            target = self.by_name.get(name) or self.var_kwargs
+            target: _Param | None = self.by_name.get(name) or self.var_kwargs
             if target is None:
                 errors.append({"field": name, "message": "unexpected argument"})
             else:
-                kwargs[name] = self._convert(target.json, value, name, errors)
+                kwargs[name] = _convert(target.type.json, value, name, errors)
         return self._finish(kwargs, [], errors, environ)
-
-    @staticmethod
-    def _convert(
-        convert: Callable[[Any], Any],
-        value: Any,
-        field: str,
-        errors: list[dict[str, Any]],
-    ) -> Any:
-        try:
-            return convert(value)
-        except _Invalid as error:
-            errors.append({"field": field, "message": str(error)})
-            return None
 
     def _finish(
         self,
@@ -1049,25 +1311,26 @@ class _Action:
         errors: list[dict[str, Any]],
         environ: WSGIEnvironment,
     ) -> tuple[list[Any], dict[str, Any]]:
-        # Every parameter given (and no **kwargs extras counted): nothing
-        # can be missing.
-        if (
-            self.wants_request
-            or self.var_kwargs is not None
-            or len(kwargs) != len(self.params)
-        ):
-            for param in self.params:
-                if param.request:
-                    kwargs[param.name] = webob.Request(environ)
-                elif param.name not in kwargs and param.default is _EMPTY:
-                    errors.append({"field": param.name, "message": "required"})
+        assert self.params is not None
+        for param in self.params:
+            if (
+                param.name not in kwargs
+                and param.default is _EMPTY
+                and not param.request
+            ):
+                errors.append({"field": param.name, "message": "required"})
         if errors:
-            listed = ", ".join(
+            shown = ", ".join(
                 f"{e['field']} ({e['message']})" if e["field"] else e["message"]
-                for e in errors
+                for e in errors[:5]
             )
-            raise _Failure(422, f"Invalid arguments for {self.name}: {listed}", errors)
-        if self.simple and not extra:
+            more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+            raise _Failure(
+                422, f"Invalid arguments for {self.name}: {shown}{more}", errors
+            )
+        for name in self.requests:
+            kwargs[name] = webob.Request(environ)
+        if not extra and not self.positional_only:
             return [], kwargs
         # Positional-only parameters, and all of them when *args is filled,
         # must be passed by position.
@@ -1076,32 +1339,43 @@ class _Action:
         return args + extra, kwargs
 
 
-def _run_coroutine(coroutine: Any) -> Any:
-    """Run an ``async def`` action's coroutine to completion."""
+def _convert(
+    convert: Callable[[Any], Any], value: Any, field: str, errors: list[dict[str, Any]]
+) -> Any:
+    """``convert(value)``; a misfit is recorded in ``errors`` once (the
+    parameter counts as given, so it is not also "required")."""
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    # This thread already runs an event loop (an async server, a test tool):
-    # run the coroutine on a fresh loop in a helper thread, with our context.
-    outcome: dict[str, Any] = {}
-    context = contextvars.copy_context()
+        return convert(value)
+    except _Invalid as error:
+        errors.append({"field": field, "message": str(error)})
+        return None
 
-    def run() -> None:
-        try:
-            outcome["value"] = context.run(asyncio.run, coroutine)
-        except BaseException as error:  # re-raised in the calling thread
-            outcome["error"] = error
 
-    thread = threading.Thread(target=run, name="serveract-async")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+def _return_type(hint: Any) -> _Type:
+    """What an action answers: a _Type, or a stand-in for HTML and responses."""
+    if isinstance(hint, type) and hasattr(hint, "__html__"):
+        return _Type(
+            _identity,
+            _identity,
+            {"type": "string", "contentMediaType": "text/html"},
+            "string",
+            "HTML",
+        )
+    if hint is None or hint is type(None):
+        return _NULL
+    if isinstance(hint, type) and issubclass(hint, webob.Response):
+        return _ANY
+    try:
+        return _type_of(hint)
+    except TypeError:  # an answer serveract encodes but cannot describe
+        return _ANY
 
 
 # -- Request bodies ---------------------------------------------------------
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.partition(";")[0].strip().lower()
 
 
 def _content_length(environ: WSGIEnvironment) -> int | None:
@@ -1109,207 +1383,229 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
     server terminates); 0 when absent."""
     value = environ.get("CONTENT_LENGTH")
     if value:
-        try:
-            length = int(value)
-        except ValueError:
-            raise _Failure(400, "Content-Length is not a number") from None
-        if length < 0:
-            raise _Failure(400, "Content-Length is negative")
-        return length
-    if environ.get("wsgi.input_terminated"):
-        return None
-    return 0
+        if not (value.isascii() and value.isdigit()):
+            raise _Failure(400, "Content-Length is not a number")
+        return int(value)
+    return None if environ.get("wsgi.input_terminated") else 0
 
 
-def _read_exactly(stream: Any, length: int) -> bytes:
-    data = stream.read(length)
-    if len(data) < length:
-        parts = [data]
-        got = len(data)
-        while got < length:
-            chunk = stream.read(min(length - got, _CHUNK_SIZE))
-            if not chunk:
-                raise _Failure(400, "The request body ended before its Content-Length")
-            parts.append(chunk)
-            got += len(chunk)
-        data = b"".join(parts)
-    return bytes(data)
+def _body_chunks(environ: WSGIEnvironment, head: bytes, limit: int) -> Iterator[bytes]:
+    """The request body, ``head`` (already read) first: at most ``limit``
+    bytes (413 before reading when Content-Length says more, else while
+    reading), and all of a declared length (400 when it ends early)."""
+    length = _content_length(environ)
+    if length is not None and length > limit:
+        raise _too_large(limit)
+    return _chunks(environ["wsgi.input"], head, length, limit)
 
 
-def _read_to_end(stream: Any, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = stream.read(_CHUNK_SIZE)
+def _chunks(
+    stream: Any, head: bytes, length: int | None, limit: int
+) -> Iterator[bytes]:
+    if length is not None:
+        head = head[:length]
+    if head:
+        yield head
+    got = len(head)
+    while length is None or got < length:
+        size = _CHUNK_SIZE if length is None else min(_CHUNK_SIZE, length - got)
+        chunk = stream.read(size)
         if not chunk:
-            return b"".join(parts)
-        size += len(chunk)
-        if size > limit:
+            if length is None:
+                return
+            raise _Failure(400, "The request body ended before its Content-Length")
+        got += len(chunk)
+        if got > limit:
             raise _too_large(limit)
-        parts.append(chunk)
+        yield bytes(chunk)
 
 
-def _too_large(limit: int) -> _Failure:
-    return _Failure(
-        413, f"The request body is larger than {limit} bytes", {"limit": limit}
-    )
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.partition(";")[0].strip().lower()
-
-
-def _parse_form(body: bytes) -> dict[str, list[str]]:
-    """The fields of an urlencoded body, name → values in order: what
-    ``parse_qsl(keep_blank_values=True, errors="strict")`` finds, without its
-    per-field overhead (only escaped names and values are unquoted)."""
-    if body.count(b"&") >= _MAX_FIELDS:
-        raise _Failure(413, f"The form has more than {_MAX_FIELDS} fields")
-    try:
-        text = body.decode("utf-8")
-        fields: dict[str, list[str]] = {}
-        for item in text.split("&"):
-            if not item:
-                continue
-            key, _, value = item.partition("=")
-            if "%" in item or "+" in item:
-                key = _unquote(key)
-                value = _unquote(value)
-            values = fields.get(key)
-            if values is None:
-                fields[key] = [value]
-            else:
-                values.append(value)
-    except UnicodeDecodeError:
-        raise _Failure(400, "The form body is not valid UTF-8") from None
-    return fields
-
-
-# "%XX" → the byte, for every mix of cases (as urllib.parse has it).
-_HEX_BYTE = {
-    (a + b).encode(): bytes.fromhex(a + b)
-    for a in "0123456789ABCDEFabcdef"
-    for b in "0123456789ABCDEFabcdef"
-}
-
-
-def _unquote(text: str) -> str:
-    """``unquote_plus(text, errors="strict")`` in one call: a malformed
-    escape stays as it is, a bad UTF-8 sequence raises."""
-    if "+" in text:
-        text = text.replace("+", " ")
-    if "%" not in text:
-        return text
-    first, *rest = text.encode().split(b"%")
-    parts = [first]
-    for item in rest:
-        byte = _HEX_BYTE.get(item[:2])
-        if byte is None:
-            parts += (b"%", item)
-        else:
-            parts += (byte, item[2:])
-    return b"".join(parts).decode("utf-8")
+def _keep_body(environ: WSGIEnvironment, body: IO[bytes], length: int) -> None:
+    """Make a body that was read readable again (by the action's request,
+    a framework's context), flagged so that WebOb need not copy it."""
+    body.seek(0)
+    environ["wsgi.input"] = body
+    environ["CONTENT_LENGTH"] = str(length)
+    environ["webob.is_body_seekable"] = True
 
 
 class _Replay:
-    """``wsgi.input`` for a pass-through request whose start was peeked at:
-    the peeked bytes, then the rest of the original stream."""
+    """``wsgi.input`` for a pass-through request whose start was peeked at
+    on a stream that cannot seek back: the peeked bytes, then the rest of the
+    original stream, whose other attributes stay reachable."""
 
-    def __init__(self, head: bytes, rest: Any, remaining: int | None) -> None:
+    def __init__(self, head: bytes, stream: Any) -> None:
         self._head = head
-        self._rest = rest
-        self._remaining = remaining  # of ``rest``; None: read to its end
-
-    def _read_rest(self, size: int) -> bytes:
-        if self._remaining is None:
-            if size >= 0:
-                return bytes(self._rest.read(size))
-            return _read_to_end(self._rest, sys.maxsize)
-        if size < 0 or size > self._remaining:
-            size = self._remaining
-        data = bytes(self._rest.read(size)) if size else b""
-        self._remaining -= len(data)
-        return data
+        self._stream = stream
 
     def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes, all by default."""
-        size = -1 if size is None else size
         head = self._head
-        if not head:
-            return self._read_rest(size)
-        if 0 <= size <= len(head):
+        if size is None or size < 0:
+            self._head = b""
+            return head + bytes(self._stream.read())
+        if size <= len(head):
             self._head = head[size:]
             return head[:size]
         self._head = b""
-        return head + self._read_rest(size - len(head) if size >= 0 else -1)
+        return head + bytes(self._stream.read(size - len(head)))
 
     def readline(self, size: int | None = -1) -> bytes:
         """Read one line, of at most ``size`` bytes."""
-        size = -1 if size is None else size
         head = self._head
-        if not head:
-            if self._remaining is not None and (size < 0 or size > self._remaining):
-                size = self._remaining
-            line = bytes(self._rest.readline(size)) if size else b""
-            if self._remaining is not None:
-                self._remaining -= len(line)
-            return line
-        end = head.find(b"\n") + 1 or len(head)
-        if 0 <= size < end:
+        end = head.find(b"\n") + 1
+        if size is not None and 0 <= size < (end or len(head) + 1):
             end = size
-        line = head[:end]
-        self._head = head[end:]
-        if line.endswith(b"\n") or self._head or len(line) == size:
-            return line
-        return line + self.readline(size - len(line) if size >= 0 else -1)
+        if end:
+            self._head = head[end:]
+            return head[:end]
+        self._head = b""
+        rest = -1 if size is None or size < 0 else size - len(head)
+        return head + bytes(self._stream.readline(rest))
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         """Read the remaining lines."""
-        lines = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
+        return list(iter(self.readline, b""))
 
     def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
+        return iter(self.readline, b"")
 
-    def close(self) -> None:
-        """Nothing to close: the server owns the original stream."""
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
-class _Bounded:
-    """A stream that refuses to yield more than ``limit`` bytes in all (413),
-    or to end before its declared ``length`` (400: a truncated body)."""
+def _parse_urlencoded(body: bytes) -> dict[str, list[Any]]:
+    fields: dict[str, list[Any]] = {}
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise _Failure(400, "The form body is not valid UTF-8") from None
+    except ValueError:
+        raise _Failure(413, f"The form has more than {_MAX_FIELDS} fields") from None
+    for key, value in pairs:
+        fields.setdefault(key, []).append(value)
+    return fields
 
-    def __init__(self, stream: Any, limit: int, length: int | None = None) -> None:
-        self._stream = stream
-        self._left = limit
-        self._limit = limit
-        self._owed = length
 
-    def _count(self, data: bytes, size: int) -> bytes:
-        self._left -= len(data)
-        if self._left < 0:
-            raise _too_large(self._limit)
-        if self._owed is not None:
-            self._owed -= len(data)
-            if self._owed > 0 and (size < 0 or (size and not data)):
-                raise _Failure(400, "The request body ended before its Content-Length")
-        return data
+# One linear scan: a general parameter parser backtracks on a crafted header.
+_BOUNDARY = re.compile(r';\s*boundary=(?:"([^"]{1,200})"|([^\s;"]{1,200}))', re.I)
 
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            return self._count(_read_to_end(self._stream, self._limit), size)
-        return self._count(bytes(self._stream.read(size)), size)
 
-    def readline(self, size: int = -1) -> bytes:
-        size = size if size >= 0 else _CHUNK_SIZE
-        return self._count(bytes(self._stream.readline(size)), size)
+def _boundary(content_type: str) -> str | None:
+    found = _BOUNDARY.search(content_type)
+    return None if found is None else found[1] or found[2]
+
+
+def _parse_multipart(
+    chunks: Iterable[bytes], content_type: str, files: list[IO[bytes]]
+) -> dict[str, list[Any]]:
+    """The fields of a multipart body (name -> values), in time and memory
+    linear in its size: text fields in memory, uploads in spooled files
+    (added to ``files``, closed when the call ends)."""
+    boundary = _boundary(content_type)
+    if not boundary:
+        raise _Failure(400, "The multipart body has no boundary")
+    fields: dict[str, list[Any]] = {}
+    parts = uploads = 0
+    text: list[bytes] = []
+    upload: Upload | None = None
+    try:
+        with multipart.PushMultipartParser(boundary) as parser:
+            for chunk in chunks:
+                for event in parser.parse(chunk):
+                    if isinstance(event, multipart.MultipartSegment):
+                        segment, text, upload = event, [], None
+                        parts += 1
+                        if parts > _MAX_FIELDS:
+                            raise _Failure(
+                                413, f"The form has more than {_MAX_FIELDS} fields"
+                            )
+                        if (segment.content_type or "").startswith("multipart/"):
+                            raise _Failure(400, "Nested multipart bodies are refused")
+                        if segment.filename:
+                            uploads += 1
+                            if uploads > _MAX_FILES:
+                                raise _Failure(
+                                    413, f"The form has more than {_MAX_FILES} files"
+                                )
+                            file = tempfile.SpooledTemporaryFile(_SPOOL_SIZE)  # noqa: SIM115 - closed with the call
+                            files.append(file)
+                            upload = Upload(
+                                typing.cast("IO[bytes]", file),
+                                segment.filename,
+                                segment.content_type or "application/octet-stream",
+                            )
+                    elif event is None:
+                        value: Any
+                        if upload is not None:
+                            upload.file.seek(0)
+                            value = upload
+                        elif segment.filename is not None:
+                            value = ""  # a file input left empty sends filename=""
+                        else:
+                            value = b"".join(text).decode("utf-8")
+                        if segment.name is not None:
+                            fields.setdefault(segment.name, []).append(value)
+                    elif upload is not None:
+                        upload.file.write(event)
+                    elif segment.filename is None:
+                        text.append(event)
+    except multipart.MultipartError as error:
+        raise _Failure(400, f"Malformed multipart body: {error}") from None
+    except UnicodeDecodeError:
+        raise _Failure(400, "A form field is not valid UTF-8") from None
+    return fields
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# 1e999 would decode to infinity: refused like the NaN and Infinity literals.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite(float))
+
+
+def _loads(text: str) -> Any:
+    """Decode JSON text: ``ValueError`` when it is no JSON, a 400 when it is
+    nested deeper than ``_MAX_DEPTH``."""
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise _Failure(400, "The JSON is nested too deeply") from None
+    if text.count("[") + text.count("{") > _MAX_DEPTH:
+        level = [value]
+        for _ in range(_MAX_DEPTH):
+            level = [
+                child
+                for item in level
+                if isinstance(item, (list, dict))
+                for child in (item.values() if isinstance(item, dict) else item)
+            ]
+        if any(isinstance(item, (list, dict)) and item for item in level):
+            raise _Failure(400, f"The JSON is nested deeper than {_MAX_DEPTH} levels")
+    return value
+
+
+def _decode_json(body: bytes) -> Any:
+    """The arguments of a JSON body: an array, an object, or none."""
+    if not body:
+        return []
+    try:
+        payload = _loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _Failure(400, "The request body is not valid UTF-8") from None
+    except ValueError as error:  # includes integers too long to convert
+        raise _Failure(400, f"The request body is not valid JSON: {error}") from None
+    if type(payload) is not list and type(payload) is not dict:
+        raise _Failure(
+            400, "The JSON body must be an array (positional) or an object (keywords)"
+        )
+    return payload
 
 
 # -- Security ---------------------------------------------------------------
@@ -1325,26 +1621,25 @@ def _normal_host(host: str) -> str:
     return host
 
 
-def _origin_pattern(pattern: str) -> Callable[[str], bool]:
-    """A matcher for one ``allowed_origins`` entry: a host with optional port,
+def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], Any]:
+    """A matcher for one ``allowed_origins`` or ``allowed_hosts`` entry: a
+    host with optional port (``any_port``: none given matches every port),
     whose leftmost label may be ``*`` (one label) or ``**`` (one or more)."""
     _, found, rest = pattern.partition("://")
     host = _normal_host(rest if found else pattern)
     first, dot, tail = host.partition(".")
     if "*" in tail or (first not in ("*", "**") and "*" in first):
         raise ValueError(
-            f"allowed_origins: only the leftmost label may be a wildcard: {pattern!r}"
+            f"{option}: only the leftmost label may be a wildcard: {pattern!r}"
         )
     if first in ("*", "**") and not tail.strip(".:0123456789"):
         # A wildcard with no domain after it would let every site call.
-        raise ValueError(f"allowed_origins: a wildcard needs a domain: {pattern!r}")
-    if first == "*":
-        regex = r"[^.:]+" + re.escape(dot + tail)
-    elif first == "**":
-        regex = r"[^.:]+(?:\.[^.:]+)*" + re.escape(dot + tail)
-    else:
-        return host.__eq__
-    return re.compile(regex).fullmatch  # type: ignore[return-value]
+        raise ValueError(f"{option}: a wildcard needs a domain: {pattern!r}")
+    label = {"*": r"[^.:]+", "**": r"[^.:]+(?:\.[^.:]+)*"}.get(first)
+    regex = re.escape(host) if label is None else label + re.escape(dot + tail)
+    if any_port and not re.search(r":[0-9]+$", host):
+        regex += "(?::[0-9]+)?"
+    return re.compile(regex).fullmatch
 
 
 def _b64encode(data: bytes) -> str:
@@ -1352,12 +1647,140 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.b64decode(text + "=" * (-len(text) % 4), b"-_", validate=True)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}")
+
+
+class MemoryLimiter:
+    """Rate-limit counts in this process: a sliding log of the accepted
+    calls' times per key, so at most N calls pass in *any* window.
+
+    Thread-safe. Memory stays bounded however many clients arrive: at most
+    ``max_keys`` logs (the least recently used is dropped), each holding at
+    most N times.
+
+    :param max_keys: how many keys (client and action pairs) are kept.
+    :param clock: seconds as a float; ``time.monotonic`` by default.
+    """
+
+    def __init__(
+        self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.max_keys = max_keys
+        self._clock = clock
+        self._logs: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, limit: int, window: float) -> float:
+        """Record a call for ``key`` if fewer than ``limit`` were recorded in
+        the last ``window`` seconds and return 0.0; else record nothing and
+        return the seconds until one may pass."""
+        return self._check(key, limit, window, True)
+
+    def peek(self, key: str, limit: int, window: float) -> float:
+        """What :meth:`acquire` would return, recording nothing."""
+        return self._check(key, limit, window, False)
+
+    def _check(self, key: str, limit: int, window: float, record: bool) -> float:
+        now = self._clock()
+        with self._lock:
+            log = self._logs.get(key)
+            if log is None:
+                if not record:
+                    return 0.0
+                log = self._logs[key] = collections.deque()
+                if len(self._logs) > self.max_keys:
+                    self._logs.popitem(last=False)
+            else:
+                self._logs.move_to_end(key)
+            while log and log[0] <= now - window:
+                log.popleft()
+            if len(log) >= limit:  # more than N after a limit was lowered
+                return log[-limit] + window - now
+            if record:
+                log.append(now)
+            return 0.0
+
+
+# KEYS[1]: the log (a sorted set of call times); ARGV: limit, window in
+# microseconds, 1 to record, a unique member. Redis's own clock, so that every
+# machine counts alike; one script, so that a check and its record are atomic.
+_REDIS_SCRIPT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  if ARGV[3] == '1' then
+    redis.call('ZADD', KEYS[1], now, ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+  end
+  return 0
+end
+local nth = -tonumber(ARGV[1])
+local oldest = redis.call('ZRANGE', KEYS[1], nth, nth, 'WITHSCORES')
+return tonumber(oldest[2]) + window - now
+"""
+
+
+class RedisLimiter:
+    """Rate-limit counts in Redis, shared by every process and machine using
+    it: the same sliding log as :class:`MemoryLimiter`, as a sorted set per
+    key, checked and recorded by one Lua script.
+
+    A Redis that cannot be reached makes the call a 503 and logs an error:
+    never a silent pass. Needs the ``redis`` package (``serveract[redis]``).
+
+    :param url_or_client: a ``redis://`` URL or a ``redis.Redis`` client.
+    :param prefix: put before every key.
+    """
+
+    def __init__(self, url_or_client: Any, prefix: str = "serveract:") -> None:
+        try:
+            import redis  # only for those who use it
+        except ImportError as error:
+            raise ImportError(
+                f"RedisLimiter needs redis: pip install 'serveract[redis]' ({error})"
+            ) from None
+
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        if isinstance(url_or_client, str):
+            url_or_client = redis.Redis.from_url(
+                url_or_client, socket_timeout=2, socket_connect_timeout=2
+            )
+        self.client = url_or_client
+        self.prefix = prefix
+        self._script = url_or_client.register_script(_REDIS_SCRIPT)
+
+    def acquire(self, key: str, limit: int, window: float) -> float:
+        """As :meth:`MemoryLimiter.acquire`."""
+        return self._check(key, limit, window, True)
+
+    def peek(self, key: str, limit: int, window: float) -> float:
+        """As :meth:`MemoryLimiter.peek`."""
+        return self._check(key, limit, window, False)
+
+    def _check(self, key: str, limit: int, window: float, record: bool) -> float:
+        arguments = [limit, int(window * 1e6), int(record), secrets.token_hex(8)]
+        try:
+            wait = self._script(keys=[self.prefix + key], args=arguments)
+        except self._errors as error:
+            logger.error("the rate limiter's Redis cannot be reached: %s", error)
+            raise _Failure(503, "The rate limiter is unavailable") from None
+        return max(0.0, int(wait) / 1e6)
 
 
 # -- ServerActions ----------------------------------------------------------
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: What ``python -m serveract`` allows on a loopback address (DNS rebinding).
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class ServerActions:
@@ -1366,7 +1789,7 @@ class ServerActions:
 
     ::
 
-        app = serveract.ServerActions(flask_app, secret=os.environ["SECRET"])
+        app = serveract.ServerActions(wsgi_app, secret=os.environ["SECRET"])
         waitress.serve(app, host="127.0.0.1", port=8080)
 
     :param app: the wrapped WSGI application.
@@ -1374,8 +1797,9 @@ class ServerActions:
     :param secret: key (str or bytes, or a list whose first item signs and all
         verify, for rotation) for signing values bound into forms; defaults to
         the ``SERVERACT_SECRET`` environment variable.
-    :param allowed_origins: other hosts allowed to call actions, e.g.
-        ``["app.example.com", "*.example.com", "localhost:3000"]``.
+    :param allowed_origins: other origins allowed to call actions, with CORS
+        answers for them, e.g. ``["app.example.com", "*.example.com",
+        "localhost:5173"]``.
     :param max_body_size: largest request body an action call may send.
     :param header: the request header naming the action of a header call.
     :param field: the form field naming the action of a form call.
@@ -1383,8 +1807,17 @@ class ServerActions:
     :param context: called with the environ, returns a context manager every
         action call runs inside (``lambda environ: app.request_context(environ)``).
     :param debug: put exception text and traceback in 500 answers.
-    :param trusted_proxy: trust ``X-Forwarded-Host`` for the same-origin check
-        (only behind a proxy that sets it).
+    :param trusted_proxy: trust ``X-Forwarded-Host`` and ``X-Forwarded-For``
+        (first entries; only behind a proxy that sets them).
+    :param allowed_hosts: when set, the only hosts action calls may name
+        (Django's ``ALLOWED_HOSTS``, against DNS rebinding); same patterns as
+        ``allowed_origins``, a pattern without a port allowing any port.
+    :param action_path: path calls are ``POST action_path + NAME``;
+        ``None`` turns them off.
+    :param limiter: where rate-limit counts live; a :class:`MemoryLimiter`
+        by default, a :class:`RedisLimiter` for several processes.
+    :param limit_key: ``environ -> str``, the client a rate limit counts;
+        the client address by default.
     """
 
     def __init__(
@@ -1401,16 +1834,16 @@ class ServerActions:
         context: Callable[[WSGIEnvironment], AbstractContextManager[Any]] | None = None,
         debug: bool = False,
         trusted_proxy: bool = False,
+        allowed_hosts: Iterable[str] | None = None,
+        action_path: str | None = "/_serveract/",
+        limiter: MemoryLimiter | RedisLimiter | None = None,
+        limit_key: Callable[[WSGIEnvironment], str] | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be a WSGI application, not {app!r}")
         if registry is not None and not isinstance(registry, Registry):
             raise TypeError(f"registry must be a serveract.Registry, not {registry!r}")
-        if (
-            isinstance(max_body_size, bool)
-            or not isinstance(max_body_size, int)
-            or max_body_size < 0
-        ):
+        if type(max_body_size) is not int or max_body_size < 0:
             raise ValueError(
                 f"max_body_size must be a non-negative int, not {max_body_size!r}"
             )
@@ -1418,71 +1851,466 @@ class ServerActions:
             raise ValueError(
                 "header and field must be non-empty, client_path must start with /"
             )
-        if isinstance(allowed_origins, str):
-            raise TypeError("allowed_origins must be a list of hosts, not one string")
-        if context is not None and not callable(context):
-            raise TypeError("context must be callable: environ -> context manager")
+        if action_path is not None and not (
+            action_path.startswith("/") and action_path.endswith("/")
+        ):
+            raise ValueError("action_path must start and end with /, or be None")
+        for option, value in (
+            ("allowed_origins", allowed_origins),
+            ("allowed_hosts", allowed_hosts),
+        ):
+            if isinstance(value, str):
+                raise TypeError(f"{option} must be a list of hosts, not one string")
+        for option, hook in (("context", context), ("limit_key", limit_key)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{option} must be callable with the environ")
         self.app = app
         self.registry = _default_registry if registry is None else registry
         for known in self.registry._actions.values():
-            known.prepared()  # hints that named later definitions resolve now
+            try:
+                known.prepare()  # hints that named later definitions resolve now
+            except NameError as error:
+                raise TypeError(
+                    f"action {known.name!r}: a type hint names something undefined: "
+                    f"{error}"
+                ) from None
         self.max_body_size = max_body_size
         self.header = header
         self.field = field
         self.client_path = client_path
+        self.action_path = action_path
         self.context = context
         self.debug = debug
         self.trusted_proxy = trusted_proxy
+        self.limiter = MemoryLimiter() if limiter is None else limiter
+        self.limit_key = limit_key
         self._header_key = "HTTP_" + header.upper().replace("-", "_")
-        self._skip_fields = (field, _BOUND_FIELD)  # serveract's own form fields
-        self._origin_matchers = [_origin_pattern(p) for p in allowed_origins]
-        # What a form's first bytes look like when it names an action: the
-        # field urlencoded (browsers write $ as %24), or a multipart part header.
-        quoted = quote_plus(field, safe="*").encode()
-        self._form_markers = (field.encode() + b"=", quoted + b"=")
+        self._origins = [
+            _host_pattern(p, "allowed_origins", False) for p in allowed_origins
+        ]
+        self._hosts: list[Callable[[str], Any]] | None = None
+        if allowed_hosts is not None:
+            self._allow_hosts(allowed_hosts)
+        # How a form body's first bytes name an action: the field urlencoded
+        # (browsers write $ as %24), or a multipart part header.
+        self._form_markers = tuple(
+            {field.encode() + b"=", quote(field, safe="").encode() + b"="}
+        )
         self._part_name = b'name="' + field.encode() + b'"'
-        self._part_marker = re.compile(rb"[;\s]" + re.escape(self._part_name))
-        # Their common ending ("action="), found with one scan of the peek.
-        raw, quoted = self._form_markers
-        size = 1  # both end with "="
-        while size < min(len(raw), len(quoted)) and raw[-size - 1] == quoted[-size - 1]:
-            size += 1
-        self._form_tail = raw[-size:]
         if secret is None:
             secret = os.environ.get("SERVERACT_SECRET") or None
         if secret is None:
-            keys: list[bytes] = []
+            secrets_: Sequence[str | bytes] = []
         elif isinstance(secret, (str, bytes)):
-            keys = [_key_bytes(secret)]
+            secrets_ = [secret]
         else:
-            keys = [_key_bytes(s) for s in secret]
-        if any(not key for key in keys):
+            secrets_ = list(secret)
+        self._keys = [s.encode() if isinstance(s, str) else bytes(s) for s in secrets_]
+        if not all(self._keys):
             raise ValueError("secret must not be empty")
-        self._keys = keys
-        script = _CLIENT_SCRIPT.replace('"__SERVERACT_HEADER__"', json.dumps(header))
-        self._script = script.replace(
-            '"__SERVERACT_FIELD__"', json.dumps(field)
-        ).encode()
+        script = _CLIENT_SCRIPT
+        for placeholder, value in (
+            ("HEADER", header),
+            ("FIELD", field),
+            ("CLIENT_PATH", client_path),
+            ("ACTION_PATH", action_path),
+        ):
+            script = script.replace(f'"__SERVERACT_{placeholder}__"', json.dumps(value))
+        self._script = script.encode()
         self._script_etag = '"' + hashlib.sha256(self._script).hexdigest()[:20] + '"'
+
+    def _allow_hosts(self, patterns: Iterable[str]) -> None:
+        self._hosts = [_host_pattern(p, "allowed_hosts", True) for p in patterns]
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        if self._header_key in environ:
-            return self._header_call(environ, start_response)
-        method = environ["REQUEST_METHOD"]
-        if method == "GET" or method == "HEAD":
-            if environ.get("PATH_INFO") == self.client_path:
-                return self._serve_script(environ, start_response)
+        name = environ.get(self._header_key)
+        path = environ.get("PATH_INFO", "")
+        if name is None and self.action_path and path.startswith(self.action_path):
+            # WSGI hands the path over as latin-1; names are UTF-8.
+            raw = path[len(self.action_path) :].encode("latin-1", "replace")
+            name = raw.decode("utf-8", "replace")
+        method = environ.get("REQUEST_METHOD")
+        if (
+            method == "OPTIONS"
+            and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") == "POST"
+        ):
+            if name is not None or self._names_header(environ):
+                return self._preflight(environ, start_response)
+        elif name is not None:
+            return self._call(environ, start_response, name, None)
         elif method == "POST":
-            media = environ.get("CONTENT_TYPE", "")
-            if media != "application/x-www-form-urlencoded":  # as browsers send it
-                media = _media_type(media)
+            media = _media_type(environ.get("CONTENT_TYPE", ""))
             if media in _FORM_TYPES:
-                return self._maybe_form_call(environ, start_response, media)
+                head = self._peek_form(environ, media)
+                if head is not None:
+                    return self._call(environ, start_response, None, head)
+        elif path == self.client_path and method in ("GET", "HEAD"):
+            return self._serve_script(environ, start_response)
         return self.app(environ, start_response)
 
-    def hidden_field(self, name: str, **bound: Any) -> _Markup:
+    def _names_header(self, environ: WSGIEnvironment) -> bool:
+        """Whether a preflight asks to send the action header."""
+        asked = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").split(",")
+        return self.header.lower() in (name.strip().lower() for name in asked)
+
+    # -- the form peek
+
+    def _peek_form(self, environ: WSGIEnvironment, media: str) -> bytes | None:
+        """The first bytes of a form body that names an action; else ``None``,
+        with the body left for the wrapped app as it came."""
+        stream = environ.get("wsgi.input")
+        try:
+            length = _content_length(environ)
+        except _Failure:
+            return None  # not ours to judge
+        if stream is None or length == 0:
+            return None
+        want = _PEEK_SIZE if length is None else min(length, _PEEK_SIZE)
+        try:  # a seekable input (waitress's) is read and wound back
+            start = stream.tell() if stream.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            start = None
+        head = bytes(stream.read(want))
+        while len(head) < want:  # a short read: the server returned part of it
+            more = stream.read(want - len(head))
+            if not more:
+                break
+            head += more
+        if self._names_action(head, media, environ.get("CONTENT_TYPE", "")):
+            return head
+        if start is not None:
+            stream.seek(start)  # the server's own file: no copy, no wrapper
+        else:
+            environ["wsgi.input"] = _Replay(head, stream)
+        return None
+
+    def _names_action(self, head: bytes, media: str, content_type: str) -> bool:
+        if media == "application/x-www-form-urlencoded":
+            markers = self._form_markers
+            return head.startswith(markers) or any(b"&" + m in head for m in markers)
+        if self._part_name not in head:  # most uploads: one scan, no parsing
+            return False
+        try:
+            parser = multipart.PushMultipartParser(_boundary(content_type) or "-")
+            for event in parser.parse(head):
+                if (
+                    isinstance(event, multipart.MultipartSegment)
+                    and event.name == self.field
+                ):
+                    return True
+        except multipart.MultipartError:
+            pass
+        return False
+
+    # -- the one pipeline
+
+    def _call(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        name: str | None,
+        head: bytes | None,
+    ) -> Iterable[bytes]:
+        """Run one action call, however it arrived: a header or path call
+        names its action (``name``); a form call's body does (``head``: its
+        first bytes, already read)."""
+        start = self._start(environ, start_response)
+        files: list[IO[bytes]] = []
+        try:
+            outcome = self._run(environ, name, head, files)
+        except _Failure as failure:
+            return self._answer_error(start, failure)
+        except Exception:  # a fault in serveract, a limiter or a context: no crash
+            return self._answer_error(start, self._internal_error(name or "?"))
+        finally:
+            for file in files:
+                file.close()
+        if head is None:
+            return self._answer_value(environ, start, outcome, name or "?")
+        if isinstance(outcome.value, redirect):
+            target = html.escape(outcome.value.url)
+            body = f'<a href="{target}">{target}</a>'.encode()
+            headers = [("Location", outcome.value.url)]
+            status = _status_line(outcome.value.status)
+            return _answer(start, status, body, headers, "text/html; charset=utf-8")
+        if isinstance(outcome.value, webob.Response):
+            return outcome.value(environ, start)
+        return self._render(environ, start, outcome)
+
+    def _run(
+        self,
+        environ: WSGIEnvironment,
+        name: str | None,
+        head: bytes | None,
+        files: list[IO[bytes]],
+    ) -> Any:
+        """Check, decode, bind and call; the value, or a form call's Result."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise _Failure(
+                405, "Actions are called with POST", headers=[("Allow", "POST")]
+            )
+        if self._hosts is not None:
+            self._check_host(environ)
+        if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
+            self._check_origin(environ)
+        action = None if name is None else self._lookup(name)
+        media = _media_type(environ.get("CONTENT_TYPE", ""))
+        keep = self.context is not None or action is None or bool(action.requests)
+        body = payload = fields = None
+        if media == "multipart/form-data":
+            fields = self._read_multipart(environ, head or b"", files, keep)
+        else:
+            body = b"".join(_body_chunks(environ, head or b"", self.max_body_size))
+            if media == "application/x-www-form-urlencoded":
+                fields = _parse_urlencoded(body)
+            elif media in ("application/json", ""):
+                payload = _decode_json(body)
+            else:
+                raise _Failure(
+                    415, f"Cannot decode {media}: send application/json or a form"
+                )
+        tokens = None
+        if fields is not None:
+            names = fields.pop(self.field, None)
+            tokens = fields.pop(_BOUND_FIELD, None)
+            if action is None:
+                name = names[-1] if names else None  # a submitter's value is last
+                if not isinstance(name, str):
+                    raise _Failure(400, f"The {self.field} field must be text")
+                action = self._lookup(name)
+        assert action is not None
+        if body is not None and (self.context is not None or action.requests):
+            _keep_body(environ, io.BytesIO(body), len(body))
+        if fields is None and action.bound:
+            raise _unbound(action)
+        bound = self._verify_bound(action, tokens, environ)
+        if action.limit is not None:
+            self._check_limit(action, environ)
+        try:
+            if fields is None:
+                args, kwargs = action.bind_json(payload, environ)
+            else:
+                args, kwargs = action.bind_form(fields, bound, environ)
+            value = self._invoke(action, environ, args, kwargs)
+        except _Failure as failure:
+            if head is None:
+                raise
+            return Result(action.name, None, failure, fields)
+        return value if head is None else Result(action.name, value, None, fields)
+
+    def _lookup(self, name: str) -> _Action:
+        found = self.registry._actions.get(name)
+        if found is None:
+            raise _Failure(404, f"No action named {name!r}")
+        return found.prepare()
+
+    def _read_multipart(
+        self,
+        environ: WSGIEnvironment,
+        head: bytes,
+        files: list[IO[bytes]],
+        keep: bool,
+    ) -> dict[str, list[Any]]:
+        chunks = _body_chunks(environ, head, self.max_body_size)
+        if not keep:
+            return _parse_multipart(chunks, environ["CONTENT_TYPE"], files)
+        # Spooled as it is parsed (memory, or a file past 1 MiB) so that the
+        # action's request and the framework can read it again.
+        spool = tempfile.SpooledTemporaryFile(1 << 20)  # noqa: SIM115 - closed with the call
+        files.append(typing.cast("IO[bytes]", spool))
+
+        def tee() -> Iterator[bytes]:
+            for chunk in chunks:
+                spool.write(chunk)
+                yield chunk
+
+        fields = _parse_multipart(tee(), environ["CONTENT_TYPE"], files)
+        _keep_body(environ, typing.cast("IO[bytes]", spool), spool.tell())
+        return fields
+
+    def _invoke(
+        self,
+        action: _Action,
+        environ: WSGIEnvironment,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Call the action (inside ``context``); failures become ``_Failure``."""
+        context = self.context(environ) if self.context else contextlib.nullcontext()
+        try:
+            with context:
+                value = action.func(*args, **kwargs)
+                if action.is_async or inspect.iscoroutine(value):
+                    value = asyncio.run(value)
+        except redirect as target:
+            return target
+        except ActionError as error:
+            raise _Failure(
+                error.status, error.message, error.data, "action_error"
+            ) from None
+        except Exception:
+            raise self._internal_error(action.name) from None
+        return value
+
+    def _internal_error(self, name: str, what: str = "failed unexpectedly") -> _Failure:
+        """A 500 for what went wrong just now, logged with an error id."""
+        error_id = secrets.token_hex(6)
+        logger.exception("action %r %s (error id %s)", name, what, error_id)
+        message = f"The action {what} (error id {error_id})"
+        data: dict[str, Any] = {"error_id": error_id}
+        if self.debug:
+            import traceback
+
+            error = sys.exc_info()[1]
+            message = f"{type(error).__name__}: {error} (error id {error_id})"
+            data["traceback"] = traceback.format_exc()
+        return _Failure(500, message, data)
+
+    # -- who may call
+
+    def _check_host(self, environ: WSGIEnvironment) -> None:
+        host = self._request_host(environ)
+        if not any(match(host) for match in self._hosts or ()):
+            raise _Failure(400, f"The host {host!r} is not allowed")
+
+    def _check_origin(self, environ: WSGIEnvironment) -> None:
+        cross_site = environ.get("HTTP_SEC_FETCH_SITE") == "cross-site"
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None:
+            if cross_site:
+                raise _Failure(
+                    403, "Cross-site action calls are refused (Sec-Fetch-Site)"
+                )
+            return
+        # A browser calling its own site sends exactly scheme://Host: accept
+        # that before normalizing hosts and ports.
+        host = environ.get("HTTP_HOST")
+        if (
+            not cross_site
+            and host
+            and not self.trusted_proxy
+            and origin == environ.get("wsgi.url_scheme", "http") + "://" + host
+        ):
+            return
+        if self._allowed_origin(origin):
+            return
+        if (
+            not cross_site
+            and origin != "null"
+            and _normal_host(origin.partition("://")[2]) == self._request_host(environ)
+        ):
+            return
+        raise _Failure(403, f"Cross-site action calls are refused (Origin: {origin})")
+
+    def _allowed_origin(self, origin: str) -> bool:
+        if origin == "null" or not self._origins:
+            return False
+        host = _normal_host(origin.partition("://")[2])
+        return any(match(host) for match in self._origins)
+
+    def _request_host(self, environ: WSGIEnvironment) -> str:
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST") if self.trusted_proxy else None
+        if forwarded:
+            return _normal_host(forwarded.split(",")[0])
+        host = environ.get("HTTP_HOST")
+        if not host:
+            host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        return _normal_host(host)
+
+    def _cors_headers(self, environ: WSGIEnvironment) -> list[tuple[str, str]]:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None or not self._allowed_origin(origin):
+            return []
+        return [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Expose-Headers", "Serveract-Redirect"),
+            ("Vary", "Origin"),
+        ]
+
+    def _preflight(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer a CORS preflight for an action call: allowed origins only."""
+        origin = environ.get("HTTP_ORIGIN", "")
+        if not self._allowed_origin(origin):
+            failure = _Failure(403, f"Cross-origin action calls are refused ({origin})")
+            return self._answer_error(start_response, failure)
+        start_response(
+            "204 No Content",
+            [
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Methods", "POST"),
+                ("Access-Control-Allow-Headers", f"{self.header}, Content-Type"),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Access-Control-Max-Age", "600"),
+                ("Vary", "Origin"),
+            ],
+        )
+        return []
+
+    def _client(self, environ: WSGIEnvironment) -> str:
+        if self.limit_key is not None:
+            return str(self.limit_key(environ))
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR") if self.trusted_proxy else None
+        if forwarded:
+            return str(forwarded).split(",")[0].strip()
+        return str(environ.get("REMOTE_ADDR", ""))
+
+    def _check_limit(self, action: _Action, environ: WSGIEnvironment) -> None:
+        assert action.limit is not None
+        count, window = action.limit
+        key = f"call:{action.name}:{self._client(environ)}"
+        wait = self.limiter.acquire(key, count, window)
+        if wait > 0:
+            raise _retry(wait, f"Too many calls of {action.name}")
+
+    # -- signed values
+
+    def _sign(self, name: str, bound: dict[str, Any]) -> str:
+        payload = _b64encode(_encode_json(bound))
+        return payload + "." + _b64encode(self._mac(self._keys[0], name, payload))
+
+    @staticmethod
+    def _mac(key: bytes, name: str, payload: str) -> bytes:
+        message = _SIGNATURE_SALT + name.encode() + b"\x00" + payload.encode()
+        return hmac.new(key, message, hashlib.sha256).digest()
+
+    def _verify_bound(
+        self, action: _Action, tokens: list[Any] | None, environ: WSGIEnvironment
+    ) -> dict[str, Any]:
+        """The values bound by a token signed for ``action``. A 400 when a
+        token is there but none is valid for it, or when the action requires
+        bound values the request does not carry; a 429 for a client that
+        sent too many bad ones."""
+        if not tokens:
+            if action.bound:
+                raise _unbound(action)
+            return {}
+        key = "signature:" + self._client(environ)
+        wait = self.limiter.peek(key, _SIGNATURE_FAILURES, _SIGNATURE_WINDOW)
+        if wait > 0:
+            raise _retry(wait, "Too many calls with bad signatures")
+        for token in tokens:
+            if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+                continue
+            payload, _, signature = token.partition(".")
+            given = _b64decode(signature)
+            if any(
+                hmac.compare_digest(self._mac(k, action.name, payload), given)
+                for k in self._keys
+            ):
+                bound = json.loads(_b64decode(payload))
+                if isinstance(bound, dict) and action.bound <= bound.keys():
+                    return bound
+        self.limiter.acquire(key, _SIGNATURE_FAILURES, _SIGNATURE_WINDOW)
+        raise _Failure(
+            400, f"The bound values of this form are not signed for {action.name!r}"
+        )
+
+    def hidden_field(self, name: str, **bound: Any) -> Markup:
         """The hidden input(s) naming action ``name``, with values ``bound``
         signed so the browser cannot change them (Next.js's ``action.bind``).
 
@@ -1511,155 +2339,72 @@ class ServerActions:
                     "ServerActions(..., secret=...) or set SERVERACT_SECRET"
                 )
             markup += _hidden_input(_BOUND_FIELD, self._sign(name, bound))
-        return _Markup(markup)
+        return Markup(markup)
 
-    # -- routing branches
+    # -- answers
 
-    def _header_call(
+    def _start(
         self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    ) -> StartResponse:
+        """``start_response`` for every answer of an action call: with
+        ``Cache-Control: no-store`` (one user's outcome: no cache may keep
+        it), the CORS headers of an allowed cross origin, and the headers a
+        framework context added (first, so that on a re-rendered page the
+        app's own cookies, set after the action's, win)."""
+        added: list[tuple[str, str]] = []
         if self.context is not None:
-            start_response = _with_context_headers(environ, start_response)
-        name = environ[self._header_key]
-        try:
-            if environ.get("REQUEST_METHOD") != "POST":
-                raise _Failure(
-                    405, "Actions are called with POST", headers=[("Allow", "POST")]
-                )
-            if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
-                self._check_origin(environ)
-            found = self.registry._actions.get(name)
-            if found is None:
-                raise _Failure(404, f"No action named {name!r}")
-            action = found.prepared()
-            needs_request = action.wants_request or self.context is not None
-            content_type = environ.get("CONTENT_TYPE", "")
-            media = _media_type(content_type) if content_type else ""
-            if media in _FORM_TYPES:
-                fields = self._read_form(environ, media, b"", needs_request)
-                bound = self._verify_bound(action, fields.get(_BOUND_FIELD))
-                args, kwargs = action.bind_form(
-                    fields, bound, environ, self._skip_fields
-                )
-            else:
-                if action.bound:
-                    raise _unbound(action)
-                body = self._read_body(environ)
-                if needs_request:
-                    _replace_body(environ, body)
-                if not body:
-                    payload: Any = []
-                elif media == "application/json" or not media:
-                    payload = _decode_json(body)
-                else:
-                    raise _Failure(
-                        415,
-                        f"Cannot decode {media}: send application/json or a form",
-                    )
-                args, kwargs = action.bind_json(payload, environ)
-            value = self._invoke(action, environ, args, kwargs)
-        except _Failure as failure:
-            return self._answer_error(start_response, failure)
-        finally:
-            if _FILES_KEY in environ:  # only a multipart body has files
-                _close_files(environ)
-        return self._answer_value(environ, start_response, name, value)
+            environ[_HEADERS_KEY] = added
+        cors = self._cors_headers(environ) if self._origins else []
 
-    def _maybe_form_call(
-        self, environ: WSGIEnvironment, start_response: StartResponse, media: str
-    ) -> Iterable[bytes]:
-        try:
-            length = _content_length(environ)
-        except _Failure:
-            return self.app(environ, start_response)  # not ours to judge
-        if length == 0:
-            return self.app(environ, start_response)
-        stream = environ["wsgi.input"]
-        want = _PEEK_SIZE if length is None or length > _PEEK_SIZE else length
-        try:  # a seekable input (waitress's) is read and wound back
-            start = stream.tell() if stream.seekable() else None
-        except (AttributeError, OSError, ValueError):
-            start = None
-        head = stream.read(want)
-        while len(head) < want:  # a short read: the server returned part of it
-            more = stream.read(want - len(head))
-            if not more:
-                break
-            head += more
-        if media == "multipart/form-data":
-            found = self._names_part(head, environ["CONTENT_TYPE"])
-        else:  # one scan rules out most bodies before the exact check
-            found = self._form_tail in head and self._names_field(head)
-        if found:
-            return self._form_call(environ, start_response, media, head)
-        if start is not None:
-            stream.seek(start)  # the server's own file: no copy, no wrapper
-        elif length is not None and len(head) >= length:
-            environ["wsgi.input"] = io.BytesIO(head)  # all of it, as it came
-        else:
-            rest = None if length is None else length - len(head)
-            environ["wsgi.input"] = _Replay(head, stream, rest)
-        return self.app(environ, start_response)
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            headers = [
+                *added,
+                *(h for h in headers if h[0].lower() != "cache-control"),
+                ("Cache-Control", "no-store"),
+                *cors,
+            ]
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
 
-    def _form_call(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        media: str,
-        head: bytes,
+        return start
+
+    def _answer_value(
+        self, environ: WSGIEnvironment, start: StartResponse, value: Any, name: str
     ) -> Iterable[bytes]:
-        if self.context is not None:
-            start_response = _with_context_headers(environ, start_response)
+        if isinstance(value, redirect):
+            headers = [("Serveract-Redirect", value.url)]
+            if "HTTP_HX_REQUEST" in environ:
+                headers.append(("HX-Redirect", value.url))
+            body = _encode_json({"redirect": value.url})
+            return _answer(start, "200 OK", body, headers)
+        if isinstance(value, webob.Response):
+            return value(environ, start)
+        if hasattr(value, "__html__"):
+            body = str(value.__html__()).encode()
+            return _answer(start, "200 OK", body, (), "text/html; charset=utf-8")
         try:
-            self._check_origin(environ)
-            body = None
-            if media == "multipart/form-data":
-                fields = self._read_form(environ, media, head, True)
-            else:
-                body = self._read_urlencoded(environ, head)
-                fields = _parse_form(body)
-            names = fields.get(self.field)
-            name = names[-1] if names else None  # a submitter button's value is last
-            if not isinstance(name, str):
-                raise _Failure(400, f"The {self.field} field must be text")
-            found = self.registry._actions.get(name)
-            if found is None:
-                raise _Failure(404, f"No action named {name!r}")
-            action = found.prepared()
-            tokens = fields.get(_BOUND_FIELD)
-            bound = self._verify_bound(action, tokens) if tokens or action.bound else {}
-            if body is not None and (action.wants_request or self.context is not None):
-                _replace_body(environ, body)  # the action's request reads it again
-        except _Failure as failure:
-            if _FILES_KEY in environ:
-                _close_files(environ)
-            return self._answer_error(start_response, failure)
+            body = _encode_json(value)
+        except (TypeError, ValueError, RecursionError):
+            failure = self._internal_error(
+                name, "returned a value that cannot be encoded as JSON"
+            )
+            return self._answer_error(start, failure)
+        return _answer(start, "200 OK", body)
+
+    @staticmethod
+    def _answer_error(start: StartResponse, failure: _Failure) -> Iterable[bytes]:
         try:
-            args, kwargs = action.bind_form(fields, bound, environ, self._skip_fields)
-            value = self._invoke(action, environ, args, kwargs)
-        except _Failure as failure:
-            outcome = _Result(name, False, None, failure, fields, self._skip_fields)
-        else:
-            if isinstance(value, redirect):
-                target = html.escape(value.url)
-                body = f'<a href="{target}">{target}</a>'.encode()
-                return _answer(
-                    start_response,
-                    _status_line(value.status),
-                    body,
-                    [("Location", value.url)],
-                    "text/html; charset=utf-8",
-                )
-            if isinstance(value, webob.Response):
-                return value(environ, start_response)
-            outcome = _Result(name, True, value, None, fields, self._skip_fields)
-        finally:
-            if _FILES_KEY in environ:  # only a multipart body has files
-                _close_files(environ)
-        return self._render(environ, start_response, outcome)
+            body = _encode_json({"error": failure.as_json()})
+        except (TypeError, ValueError, RecursionError):
+            logger.error("ActionError data cannot be encoded as JSON: %r", failure.data)
+            body = _encode_json({"error": {**failure.as_json(), "data": None}})
+        return _answer(start, _status_line(failure.status), body, failure.headers)
 
     def _render(
-        self, environ: WSGIEnvironment, start_response: StartResponse, outcome: _Result
+        self, environ: WSGIEnvironment, start: StartResponse, outcome: Result
     ) -> Iterable[bytes]:
         """Have the wrapped app render the same URL as a GET, with the outcome.
 
@@ -1671,22 +2416,12 @@ class ServerActions:
         get["REQUEST_METHOD"] = "GET"
         get["wsgi.input"] = io.BytesIO(b"")
         get[_RESULT_KEY] = environ[_RESULT_KEY] = outcome
-        added = environ.get(_HEADERS_KEY)
-        if added:  # cookies set inside the action: the page shows their effect
-            cookies = [v for k, v in added if k.lower() == "set-cookie"]
-            if cookies:
-                cookie = get.get("HTTP_COOKIE", "")
-                get["HTTP_COOKIE"] = _with_cookies(cookie, cookies)
-
-        def start_no_store(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], object]:
-            # The page shows one user's outcome: no cache may keep it.
-            kept = [h for h in headers if h[0].lower() != "cache-control"]
-            kept.append(("Cache-Control", "no-store"))
-            return start_response(status, kept, exc_info)
-
-        return self.app(get, start_no_store)
+        cookies = [
+            v for k, v in environ.get(_HEADERS_KEY, ()) if k.lower() == "set-cookie"
+        ]
+        if cookies:  # set inside the action: the page shows their effect
+            get["HTTP_COOKIE"] = _with_cookies(get.get("HTTP_COOKIE", ""), cookies)
+        return self.app(get, start)
 
     def _serve_script(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -1707,334 +2442,54 @@ class ServerActions:
         start_response("200 OK", headers)
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [self._script]
 
-    # -- helpers of the branches
+    # -- typed descriptions
 
-    def _names_part(self, head: bytes, content_type: str) -> bool:
-        """Whether a multipart body's first bytes hold the action field."""
-        if self._part_name not in head:  # most uploads: one scan, no parsing
-            return False
-        # The boundary never occurs inside a part's data, so each delimiter
-        # found starts a part header, which is searched for the field's name
-        # up to the blank line ending it.
-        boundary = cgi.parse_header(content_type)[1].get("boundary", "")
-        if not boundary or not boundary.isascii():
-            return False
-        delimiter = b"--" + boundary.encode()
-        start = head.find(delimiter)
-        while start >= 0:
-            end = head.find(b"\r\n\r\n", start)
-            if end < 0:
-                return False
-            if self._part_marker.search(head, start, end):
-                return True
-            start = head.find(delimiter, end)
-        return False
+    def schema(self) -> dict[str, Any]:
+        """JSON Schemas (draft 2020-12) of every action's parameters and
+        return value: ``{"actions": {NAME: {"parameters": ..., "returns": ...}}}``.
 
-    def _names_field(self, head: bytes) -> bool:
-        """Whether an urlencoded body's first bytes hold the action field."""
-        if head.startswith(self._form_markers):
-            return True  # first, as hidden_field renders it
-        tail = self._form_tail
-        at = head.find(tail)
-        while at >= 0:
-            end = at + len(tail)
-            for marker in self._form_markers:
-                start = end - len(marker)
-                if (start == 0 or (start > 0 and head[start - 1] == 0x26)) and (
-                    head.startswith(marker, start)  # 0x26 is "&"
-                ):
-                    return True
-            at = head.find(tail, end)
-        return False
+        A JSON object validates against ``parameters`` exactly when the
+        action accepts it (``webob.Request`` and ``bound`` parameters are
+        not the client's to send)."""
+        return {
+            "actions": {
+                name: {
+                    "parameters": _schema_document(_parameters(action)),
+                    "returns": _schema_document(_returns(action), returns=True),
+                }
+                for name, action in self._prepared()
+            }
+        }
 
-    def _read_body(self, environ: WSGIEnvironment) -> bytes:
-        length = _content_length(environ)
-        if length is None:
-            return _read_to_end(environ["wsgi.input"], self.max_body_size)
-        if length > self.max_body_size:
-            raise _too_large(self.max_body_size)
-        return _read_exactly(environ["wsgi.input"], length) if length else b""
-
-    def _read_form(
-        self, environ: WSGIEnvironment, media: str, head: bytes, keep: bool
-    ) -> dict[str, list[Any]]:
-        """Fields of a form body (name → values in order), of which ``head``
-        was already read. With ``keep`` the body stays readable for the
-        action's request and the framework context."""
-        if media == "application/x-www-form-urlencoded":
-            body = self._read_urlencoded(environ, head)
-            if keep:
-                _replace_body(environ, body)
-            return _parse_form(body)
-        length = _content_length(environ)
-        if length is not None and length > self.max_body_size:
-            raise _too_large(self.max_body_size)
-        stream: Any = environ["wsgi.input"]
-        # Bounded by Content-Length even with nothing peeked: a server's raw
-        # socket file blocks on a read past the end of the body.
-        if length is not None and len(head) >= length:
-            stream = io.BytesIO(head[:length])
-        elif head or length is not None:
-            rest = None if length is None else length - len(head)
-            stream = _Replay(head, stream, rest)
-        fields: dict[str, list[Any]] = {}
-        stream = _Bounded(stream, self.max_body_size, length)
-        files = environ.setdefault(_FILES_KEY, [])
-        if keep:
-            # Spool the body once (memory, or a temporary file past 1 MiB) so
-            # the action's request and the framework can read it again.
-            spool = _spool(stream)
-            files.append(spool)
-            environ["wsgi.input"] = spool
-            environ["webob.is_body_seekable"] = True  # WebOb need not copy it
-            environ["CONTENT_LENGTH"] = str(spool.seek(0, io.SEEK_END))
-            spool.seek(0)
-            stream = spool
-            length = int(environ["CONTENT_LENGTH"])
-        fs_environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": environ["CONTENT_TYPE"]}
-        if length is not None:
-            fs_environ["CONTENT_LENGTH"] = str(length)
-        try:
-            parsed = cgi.FieldStorage(
-                fp=stream,
-                environ=fs_environ,
-                keep_blank_values=True,
-                encoding="utf-8",
-                max_num_fields=_MAX_FIELDS,
-            )
-        except ValueError as error:
-            if "Max number of fields" in str(error):
-                raise _Failure(
-                    413, f"The form has more than {_MAX_FIELDS} fields"
-                ) from None
-            raise _Failure(400, f"Malformed multipart body: {error}") from None
-        if keep:
-            stream.seek(0)
-        for part in parsed.list or ():
-            if part.file is not None:
-                files.append(part.file)
-            if part.name is None:
-                continue
-            item: Any
-            if part.filename:
-                item = _Upload(part)
-            elif part.filename is not None:
-                item = ""  # a file input left empty: the browser sends filename=""
-            else:
-                item = part.value
-                if isinstance(item, bytes):
-                    item = item.decode("utf-8", "replace")
-            fields.setdefault(part.name, []).append(item)
-        return fields
-
-    def _read_urlencoded(self, environ: WSGIEnvironment, head: bytes) -> bytes:
-        """The whole body of an urlencoded form, of which ``head`` was read."""
-        length = _content_length(environ)
-        if length is None:
-            stream = _Replay(head, environ["wsgi.input"], None)
-            return _read_to_end(stream, self.max_body_size)
-        if length > self.max_body_size:
-            raise _too_large(self.max_body_size)
-        if len(head) >= length:
-            return head[:length]  # the peek already holds it all
-        return head + _read_exactly(environ["wsgi.input"], length - len(head))
-
-    def _check_origin(self, environ: WSGIEnvironment) -> None:
-        origin = environ.get("HTTP_ORIGIN")
-        if origin is not None:
-            # A browser calling its own site sends exactly scheme://Host:
-            # accept that before normalizing hosts and ports.
-            host = environ.get("HTTP_HOST")
-            if (
-                host
-                and not self.trusted_proxy
-                and origin == environ.get("wsgi.url_scheme", "http") + "://" + host
-                and environ.get("HTTP_SEC_FETCH_SITE") != "cross-site"
-            ):
-                return
-            if origin == "null":
-                raise _Failure(
-                    403, "Cross-site action calls are refused (Origin: null)"
-                )
-            host = _normal_host(origin.partition("://")[2])
-            if any(match(host) for match in self._origin_matchers):
-                return
-            if (
-                host == self._request_host(environ)
-                and environ.get("HTTP_SEC_FETCH_SITE") != "cross-site"
-            ):
-                return
-            raise _Failure(
-                403, f"Cross-site action calls are refused (Origin: {origin})"
-            )
-        if environ.get("HTTP_SEC_FETCH_SITE") == "cross-site":
-            raise _Failure(403, "Cross-site action calls are refused (Sec-Fetch-Site)")
-
-    def _request_host(self, environ: WSGIEnvironment) -> str:
-        forwarded = environ.get("HTTP_X_FORWARDED_HOST") if self.trusted_proxy else None
-        if forwarded:
-            return _normal_host(forwarded.split(",")[0])
-        host = environ.get("HTTP_HOST")
-        if not host:
-            host = f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
-        return _normal_host(host)
-
-    def _sign(self, name: str, bound: dict[str, Any]) -> str:
-        payload = _b64encode(_encode_json(bound))
-        return payload + "." + _b64encode(self._mac(self._keys[0], name, payload))
-
-    @staticmethod
-    def _mac(key: bytes, name: str, payload: str) -> bytes:
-        message = _SIGNATURE_SALT + name.encode() + b"\x00" + payload.encode()
-        return hmac.new(key, message, hashlib.sha256).digest()
-
-    def _verify_bound(
-        self, action: _Action, tokens: list[Any] | None
+    def openapi(
+        self, title: str = "serveract actions", version: str = "1.0.0"
     ) -> dict[str, Any]:
-        """The values bound by a token signed for ``action``; 400 if a token
-        is there but none is valid for it, or if the action requires bound
-        values the request does not carry."""
-        name = action.name
-        for token in tokens or ():
-            if not isinstance(token, str) or not token.isascii():
-                continue
-            payload, _, signature = token.partition(".")
-            try:
-                given = _b64decode(signature)
-            except ValueError:
-                continue
-            if any(
-                hmac.compare_digest(self._mac(k, name, payload), given)
-                for k in self._keys
-            ):
-                bound = json.loads(_b64decode(payload))
-                if isinstance(bound, dict) and action.bound <= bound.keys():
-                    return bound
-        if tokens:
-            raise _Failure(
-                400, f"The bound values of this form are not signed for {name!r}"
-            )
-        if action.bound:
-            raise _unbound(action)
-        return {}
+        """An OpenAPI 3.1 document: one ``POST`` per action at its path-call
+        URL, with the parameters, the answer and every error answer."""
+        return _openapi(self, title, version)
 
-    def _invoke(
-        self,
-        action: _Action,
-        environ: WSGIEnvironment,
-        args: list[Any],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        """Call the action (inside ``context``); failures become ``_Failure``."""
-        try:
-            if self.context is None:
-                value = action.func(*args, **kwargs)
-                if action.is_async or type(value) is types.CoroutineType:
-                    value = _run_coroutine(value)
-            else:
-                with self.context(environ):
-                    value = action.func(*args, **kwargs)
-                    if action.is_async or inspect.iscoroutine(value):
-                        value = _run_coroutine(value)
-        except redirect as target:
-            return target
-        except ActionError as error:
-            raise _Failure(
-                error.status, error.message, error.data, "action_error"
-            ) from None
-        except Exception as error:
-            error_id = secrets.token_hex(6)
-            logger.exception("action %r failed (error id %s)", action.name, error_id)
-            message = f"The action failed unexpectedly (error id {error_id})"
-            data: dict[str, Any] = {"error_id": error_id}
-            if self.debug:
-                import traceback
+    def typescript(self) -> str:
+        """TypeScript declarations typing ``serveract.actions``: one method
+        per action, taking one object of its parameters and returning a
+        ``Promise`` of its return type."""
+        return _typescript(self)
 
-                message = f"{type(error).__name__}: {error} (error id {error_id})"
-                data["traceback"] = traceback.format_exc()
-            raise _Failure(500, message, data) from None
-        return value
-
-    # -- answers
-
-    def _answer_value(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        name: str,
-        value: Any,
-    ) -> Iterable[bytes]:
-        if type(value) in _PLAIN_JSON:
-            try:
-                return _answer(start_response, "200 OK", _encode_json(value))
-            except (TypeError, ValueError, RecursionError):
-                pass  # reported below, with an error id
-        if isinstance(value, redirect):
-            headers = [("Serveract-Redirect", value.url)]
-            if "HTTP_HX_REQUEST" in environ:
-                headers.append(("HX-Redirect", value.url))
-            return _answer(
-                start_response, "200 OK", _encode_json({"redirect": value.url}), headers
-            )
-        if isinstance(value, webob.Response):
-            value.cache_control = "no-store"
-            return value(environ, start_response)
-        if hasattr(value, "__html__"):
-            body = str(value.__html__()).encode()
-            return _answer(
-                start_response, "200 OK", body, (), "text/html; charset=utf-8"
-            )
-        try:
-            body = _encode_json(value)
-        except (TypeError, ValueError, RecursionError) as error:
-            error_id = secrets.token_hex(6)
-            logger.error(
-                "action %r returned a value that cannot be encoded as JSON "
-                "(error id %s): %s: %s",
-                name,
-                error_id,
-                type(error).__name__,
-                error,
-            )
-            failure = _Failure(
-                500,
-                f"The action's answer could not be encoded (error id {error_id})",
-                {"error_id": error_id},
-            )
-            return self._answer_error(start_response, failure)
-        return _answer(start_response, "200 OK", body)
-
-    @staticmethod
-    def _answer_error(
-        start_response: StartResponse, failure: _Failure
-    ) -> Iterable[bytes]:
-        try:
-            body = _encode_json({"error": failure.as_json()})
-        except (TypeError, ValueError, RecursionError):
-            logger.error("ActionError data cannot be encoded as JSON: %r", failure.data)
-            body = _encode_json({"error": {**failure.as_json(), "data": None}})
-        return _answer(
-            start_response, _status_line(failure.status), body, failure.headers
-        )
+    def _prepared(self) -> list[tuple[str, _Action]]:
+        return [
+            (name, action.prepare()) for name, action in self.registry._actions.items()
+        ]
 
 
-def _with_context_headers(
-    environ: WSGIEnvironment, start_response: StartResponse
-) -> StartResponse:
-    """Give the call a fresh ``serveract.response_headers`` list, whose
-    headers go out with the answer: first, so that on a re-rendered page the
-    app's own cookies, set after the action's, win."""
-    added: list[tuple[str, str]] = []
-    environ[_HEADERS_KEY] = added
-
-    def start(
-        status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[[bytes], object]:
-        if exc_info is None:
-            return start_response(status, [*added, *headers])
-        return start_response(status, [*added, *headers], exc_info)
-
-    return start
+# What a GET re-render must not inherit from the POST: its body and WebOb's
+# caches of it.
+_POST_ONLY_KEYS = (
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "webob._body_file",
+    "webob._parsed_post_vars",
+    "webob.is_body_readable",
+    "webob.is_body_seekable",
+)
 
 
 def _with_cookies(header: str, set_cookies: list[str]) -> str:
@@ -2056,67 +2511,6 @@ def _with_cookies(header: str, set_cookies: list[str]) -> str:
         else:
             jar[name] = value
     return "; ".join(f"{name}={value}" for name, value in jar.items())
-
-
-# What a GET re-render must not inherit from the POST: its body and WebOb's
-# caches of it.
-_POST_ONLY_KEYS = (
-    "CONTENT_TYPE",
-    "CONTENT_LENGTH",
-    "webob._body_file",
-    "webob._parsed_post_vars",
-    "webob.is_body_readable",
-    "webob.is_body_seekable",
-)
-
-
-_PLAIN_JSON = frozenset({dict, list, str, int, float, bool, type(None)})
-
-
-def _unbound(action: _Action) -> _Failure:
-    names = ", ".join(sorted(action.bound))
-    return _Failure(
-        400,
-        f"{action.name} takes {names} only from a form the server signed "
-        "(ServerActions.hidden_field)",
-    )
-
-
-def _key_bytes(secret: str | bytes) -> bytes:
-    return secret.encode() if isinstance(secret, str) else bytes(secret)
-
-
-def _replace_body(environ: WSGIEnvironment, body: bytes) -> None:
-    """Make an already-read body readable again by the action's request."""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ["webob.is_body_seekable"] = True
-
-
-def _spool(stream: Any) -> Any:
-    import tempfile
-
-    spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - returned
-    try:
-        while chunk := stream.read(_CHUNK_SIZE):
-            spool.write(chunk)
-    except BaseException:  # too large, or cut short: nobody will read it
-        spool.close()
-        raise
-    spool.seek(0)
-    return spool
-
-
-def _close_files(environ: WSGIEnvironment) -> None:
-    """Close the copy of a multipart body and the files of its parts once the
-    call is over (uploads are readable during the call, as in Werkzeug): no
-    temporary file waits for the garbage collector."""
-    files = environ.pop(_FILES_KEY)
-    if files:
-        for file in files:
-            file.close()
-        if any(environ.get("wsgi.input") is file for file in files):
-            environ["wsgi.input"] = io.BytesIO(b"")  # the call consumed the body
 
 
 # -- Answers ----------------------------------------------------------------
@@ -2145,73 +2539,30 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# 1e999 would decode to infinity: refused like the NaN and Infinity literals.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite(float))
-
-
 def _encode_json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("ascii")
 
 
-def _decode_json(body: bytes) -> Any:
-    try:
-        payload = _DECODER.decode(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _Failure(400, "The request body is not valid UTF-8") from None
-    except RecursionError:
-        raise _Failure(400, "The JSON body is nested too deeply") from None
-    except ValueError as error:  # includes integers too long to convert
-        raise _Failure(400, f"The request body is not valid JSON: {error}") from None
-    if type(payload) is not list and type(payload) is not dict:
-        raise _Failure(
-            400, "The JSON body must be an array (positional) or an object (keywords)"
-        )
-    if body.count(b"[") + body.count(b"{") > _MAX_DEPTH:
-        _check_depth(payload)
-    return payload
-
-
-def _check_depth(value: Any) -> None:
-    level = [value]
-    for _ in range(_MAX_DEPTH):
-        level = [
-            child
-            for item in level
-            if isinstance(item, (list, dict))
-            for child in (item.values() if isinstance(item, dict) else item)
-        ]
-        if not level:
-            return
-    if any(isinstance(item, (list, dict)) and item for item in level):
-        raise _Failure(400, f"The JSON body is nested deeper than {_MAX_DEPTH} levels")
-
-
-_STATUS_LINES: dict[int, str] = {}
+_STATUS_LINES = {
+    status.value: f"{status.value} {status.phrase}" for status in HTTPStatus
+}
 
 
 def _status_line(status: int) -> str:
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Error" if status >= 400 else "Redirect"
-        line = _STATUS_LINES[status] = f"{status} {phrase}"
-    return line
+    return (
+        _STATUS_LINES.get(status)
+        or f"{status} {'Error' if status >= 400 else 'Redirect'}"
+    )
 
 
 def _answer(
-    start_response: StartResponse,
+    start: StartResponse,
     status: str,
     body: bytes,
     headers: Iterable[tuple[str, str]] = (),
     content_type: str = "application/json",
 ) -> list[bytes]:
-    start_response(
+    start(
         status,
         [
             ("Content-Type", content_type),
@@ -2224,10 +2575,29 @@ def _answer(
     return [body]
 
 
+def _retry(wait: float, message: str) -> _Failure:
+    seconds = max(1, math.ceil(wait))
+    return _Failure(
+        429,
+        f"{message}: try again in {seconds} s",
+        {"retry_after": seconds},
+        headers=[("Retry-After", str(seconds))],
+    )
+
+
+def _unbound(action: _Action) -> _Failure:
+    names = ", ".join(sorted(action.bound))
+    return _Failure(
+        400,
+        f"{action.name} takes {names} only from a form the server signed "
+        "(ServerActions.hidden_field)",
+    )
+
+
 # -- hidden_field -----------------------------------------------------------
 
 
-class _Markup(str):
+class Markup(str):
     """Markup that templates (Jinja2, Django, Chameleon, Mako) insert as is."""
 
     __slots__ = ()
@@ -2242,7 +2612,7 @@ def _hidden_input(name: str, value: str) -> str:
     )
 
 
-def hidden_field(name: str) -> _Markup:
+def hidden_field(name: str) -> Markup:
     """The hidden ``<input>`` naming action ``name``, for any template.
 
     Put it first in the form: it is how a form posted without JavaScript is
@@ -2253,116 +2623,211 @@ def hidden_field(name: str) -> _Markup:
     >>> str(hidden_field("add_todo"))
     '<input type="hidden" name="$action" value="add_todo">'
     """
-    return _Markup(_hidden_input("$action", name))
+    return Markup(_hidden_input("$action", name))
 
 
-# -- Command line -----------------------------------------------------------
+# -- Typed descriptions -----------------------------------------------------
+
+_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m serveract [--host H] [--port P] [--threads N] [--list] module:app``
+def _parameters(action: _Action) -> dict[str, Any]:
+    """The object schema of what a client may send to ``action``."""
+    assert action.params is not None
+    params = [p for p in action.params if not p.request and p.name not in action.bound]
+    extra = action.var_kwargs
+    return {
+        "type": "object",
+        "properties": {p.name: p.type.schema for p in params},
+        "required": [p.name for p in params if p.default is _EMPTY],
+        "additionalProperties": False if extra is None else extra.type.schema,
+    }
 
-    Imports ``app`` from ``module`` (the current directory first on the path,
-    as ``waitress-serve`` does), wraps it in :class:`ServerActions` unless it
-    (or a Flask app's ``wsgi_app``) already is one, and serves it with waitress.
-    """
-    import argparse
-    import functools
 
-    parser = argparse.ArgumentParser(
-        prog="python -m serveract", description="Serve a WSGI app and its actions."
-    )
-    parser.add_argument("app", metavar="module:app", help="e.g. myproject.web:app")
-    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="default: 8080")
-    parser.add_argument("--threads", type=int, default=4, help="default: 4")
-    parser.add_argument(
-        "--list", action="store_true", help="print the actions with their signatures"
-    )
-    args = parser.parse_args(argv)
-    module_name, _, attribute = args.app.partition(":")
-    if not module_name or not attribute:
-        parser.error(f"expected module:app, not {args.app!r}")
-    if not 0 <= args.port <= 65535 or args.threads < 1:
-        parser.error("the port must be 0-65535 and threads at least 1")
+def _returns(action: _Action) -> dict[str, Any]:
+    return action.returns.returns or action.returns.schema
 
-    def fail(message: str) -> int:
-        print(f"python -m serveract: error: {message}", file=sys.stderr)
-        return 1
 
-    # Under ``python -m`` this file runs as ``__main__``, but the app imports
-    # ``serveract``: that module's ServerActions and registry are the real ones.
-    import serveract
+def _resolve(
+    schema: Any, found: dict[str, Any], prefix: str, returns: bool = False
+) -> Any:
+    """``schema`` with its dataclass references pointing under ``prefix``,
+    their definitions added to ``found`` (the answer's variant: every field
+    present, under ``NAME_returns`` in a document that holds both)."""
+    if isinstance(schema, list):
+        return [_resolve(item, found, prefix, returns) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        target = f"{name}_returns" if returns and prefix != "#/$defs/" else name
+        if target not in found:
+            found[target] = {}  # a dataclass may refer to itself
+            definition = _DEFINITIONS[name][1 if returns else 0]
+            found[target] = _resolve(definition, found, prefix, returns)
+        return {"$ref": prefix + target}
+    return {
+        key: _resolve(value, found, prefix, returns) for key, value in schema.items()
+    }
 
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        return fail(f"cannot import {module_name!r}: {error}")
-    try:
-        app: Any = functools.reduce(getattr, attribute.split("."), module)
-    except AttributeError:
-        return fail(f"module {module_name!r} has no attribute {attribute!r}")
-    if not callable(app):
-        return fail(f"{args.app} is not a WSGI application")
-    actions: serveract.ServerActions
-    if isinstance(app, serveract.ServerActions):
-        actions = app
-    elif isinstance(getattr(app, "wsgi_app", None), serveract.ServerActions):
-        actions = app.wsgi_app  # Flask's way: app.wsgi_app = ServerActions(...)
-    else:
-        app = actions = serveract.ServerActions(app)
-    if args.list:
-        for name in actions.registry:
-            func = actions.registry.get(name)
-            if func is None:
-                continue
-            try:
-                signature = inspect.signature(func, eval_str=True)
-            except NameError:  # a hint imported only under TYPE_CHECKING
-                signature = inspect.signature(func)
-            prefix = "async " if inspect.iscoroutinefunction(func) else ""
-            bound = sorted(actions.registry._actions[name].bound)
-            suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
-            print(f"{prefix}{name}{signature}{suffix}")
-        return 0
-    try:
-        from waitress.server import create_server
-    except ImportError:
-        return fail("serving needs waitress: pip install waitress")
-    try:
-        server = create_server(
-            app, host=args.host, port=args.port, threads=args.threads
+
+def _schema_document(schema: dict[str, Any], returns: bool = False) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    document = {
+        "$schema": _SCHEMA_DIALECT,
+        **_resolve(schema, found, "#/$defs/", returns),
+    }
+    if found:
+        document["$defs"] = found
+    return document
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string"},
+                "message": {"type": "string"},
+                "data": {},
+            },
+            "required": ["type", "message", "data"],
+        }
+    },
+    "required": ["error"],
+}
+_ERROR_STATUSES = (400, 403, 404, 413, 415, 422, 429, 500, 503)
+
+
+def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    prefix = "#/components/schemas/"
+    error = {"application/json": {"schema": {"$ref": prefix + "Error"}}}
+    redirect_schema = {
+        "type": "object",
+        "properties": {"redirect": {"type": "string"}},
+        "required": ["redirect"],
+    }
+    paths = {}
+    for name, action in actions._prepared():
+        parameters = _resolve(_parameters(action), components, prefix)
+        returns = _resolve(_returns(action), components, prefix, returns=True)
+        answer: dict[str, Any]
+        if returns.get("contentMediaType") == "text/html":
+            answer = {"text/html": {"schema": {"type": "string"}}}
+        else:
+            answer = {
+                "application/json": {"schema": {"anyOf": [returns, redirect_schema]}}
+            }
+        operation: dict[str, Any] = {
+            "operationId": name,
+            "summary": (inspect.getdoc(action.func) or name).partition("\n")[0],
+            "requestBody": {
+                "required": bool(parameters["required"]),
+                "content": {"application/json": {"schema": parameters}},
+            },
+            "responses": {
+                "200": {"description": "what the action returned", "content": answer},
+                **{
+                    str(status): {
+                        "description": _ERROR_TYPES[status],
+                        "content": error,
+                    }
+                    for status in _ERROR_STATUSES
+                },
+            },
+        }
+        path = (actions.action_path or "/_serveract/") + quote(name, safe="")
+        paths[path] = {"post": operation}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "jsonSchemaDialect": _SCHEMA_DIALECT,
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def _ts_key(name: str) -> str:
+    return name if _IDENTIFIER.fullmatch(name) else json.dumps(name)
+
+
+_TYPESCRIPT = """\
+// Generated by `python -m serveract typescript`: the actions of this app.
+declare namespace Serveract {
+%s    interface Actions {
+%s    }
+    interface Error extends globalThis.Error {
+        status: number;
+        type: string;
+        data: unknown;
+    }
+    interface Client {
+        actions: Actions;
+        call(name: string, ...args: unknown[]): Promise<unknown>;
+        callWith(name: string, kwargs?: Record<string, unknown>): Promise<unknown>;
+        header: string;
+        field: string;
+    }
+}
+declare const serveract: Serveract.Client;
+"""
+
+
+def _typescript(actions: ServerActions) -> str:
+    methods = []
+    used: set[str] = set()
+    for name, action in actions._prepared():
+        if action.bound:
+            continue  # only a form the server signed can call it
+        assert action.params is not None
+        params = [p for p in action.params if not p.request]
+        fields = "".join(
+            f" {_ts_key(p.name)}{'' if p.default is _EMPTY else '?'}: {p.type.ts};"
+            for p in params
         )
-    except OSError as error:
-        reason = error.strerror or error
-        return fail(f"cannot listen on {args.host}:{args.port}: {reason}")
-    logging.basicConfig(level=logging.INFO)
-    server.print_listen("Serving on http://{}:{}/")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-    return 0
+        shape = "{" + fields + " }" if fields else "Record<string, never>"
+        if action.var_kwargs is not None:
+            shape = "Record<string, unknown>" + (f" & {shape}" if fields else "")
+        optional = "" if any(p.default is _EMPTY for p in params) else "?"
+        doc = (inspect.getdoc(action.func) or "").partition("\n")[0]
+        if doc:
+            methods.append(f"        /** {doc.replace('*/', '* /')} */\n")
+        methods.append(
+            f"        {_ts_key(name)}(args{optional}: {shape}): "
+            f"Promise<{action.returns.ts}>;\n"
+        )
+        used.update(_referenced(action))
+    interfaces = "".join(
+        "    " + _INTERFACES[name].replace("\n", "\n    ") + "\n"
+        for name in sorted(used)
+    )
+    return _TYPESCRIPT % (interfaces, "".join(methods))
 
 
-if __name__ == "__main__":
-    sys.exit(_main())
+def _referenced(action: _Action) -> set[str]:
+    """The dataclasses an action's description names, nested ones included."""
+    found: dict[str, Any] = {}
+    _resolve(_parameters(action), found, "#/$defs/")
+    _resolve(_returns(action), found, "#/$defs/", returns=True)
+    return set(found)
 
 
 # -- Browser client ---------------------------------------------------------
 #
 # Served at ``client_path``. The middleware replaces the quoted placeholders
-# "__SERVERACT_HEADER__" and "__SERVERACT_FIELD__" (quotes included) with the
-# configured header and field names as JSON strings.
+# "__SERVERACT_...__" (quotes included) with its configuration as JSON.
 
 _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the page.
  *
  *   const sum = await serveract.call("add", 2, 3);        // positional
  *   const user = await serveract.callWith("users.create", {name: "Ada"});  // keywords
+ *   const same = await serveract.actions["users.create"]({name: "Ada"});
  *
  * Forms holding the hidden "$action" field submit over fetch (no reload) and
  * dispatch "serveract:result" or "serveract:error" on the form.
@@ -2372,10 +2837,31 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   // The middleware writes its configured names over these placeholders.
   const HEADER = "__SERVERACT_HEADER__";
   const FIELD = "__SERVERACT_FIELD__";
-  // Calls go back to the URL this script came from: the middleware that
-  // served it answers header calls on any path it wraps.
+  const CLIENT_PATH = "__SERVERACT_CLIENT_PATH__";
+  const ACTION_PATH = "__SERVERACT_ACTION_PATH__";
+  // Calls go to the middleware that served this script: a path call per
+  // action (one URL each in logs), or a header call to the script's URL.
   const script = document.currentScript;
-  const endpoint = (script && script.src) || location.href.split("#")[0];
+  const source = new URL((script && script.src) || location.href);
+  const mounted = source.pathname.endsWith(CLIENT_PATH);
+  const base = source.pathname.slice(0, source.pathname.length - CLIENT_PATH.length);
+
+  function endpoint(name) {
+    if (ACTION_PATH === null || !mounted) {
+      return {url: source.href, headers: {[HEADER]: name}};
+    }
+    const url = new URL(base + ACTION_PATH + encodeURIComponent(name), source);
+    return {url: url.href, headers: {}};
+  }
+
+  // Only a page of the web may follow: never javascript:, data: and the like.
+  function go(url) {
+    const target = new URL(url, location.href);
+    if (target.protocol !== "http:" && target.protocol !== "https:") {
+      throw failure(0, {type: "bad_redirect", message: `Refused to go to ${url}`});
+    }
+    location.assign(target.href);
+  }
 
   function failure(status, error) {
     const err = new Error(error.message || `HTTP ${status}`);
@@ -2387,13 +2873,14 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   }
 
   // One round trip: resolves to {value} or {redirect}, rejects with failure().
-  async function send(url, name, body, headers) {
+  async function send(url, body, headers) {
     let response;
     try {
       response = await fetch(url, {
         method: "POST",
-        credentials: "same-origin",
-        headers: Object.assign({[HEADER]: name, Accept: "application/json"}, headers),
+        // Cookies go to another origin only if it allows this one (CORS).
+        credentials: "include",
+        headers: Object.assign({Accept: "application/json"}, headers),
         body,
       });
     } catch (err) {
@@ -2417,10 +2904,11 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   }
 
   async function callJSON(name, args) {
-    const headers = {"Content-Type": "application/json"};
-    const answer = await send(endpoint, name, JSON.stringify(args), headers);
+    const {url, headers} = endpoint(name);
+    headers["Content-Type"] = "application/json";
+    const answer = await send(url, JSON.stringify(args), headers);
     if (answer.redirect) {
-      location.assign(answer.redirect);
+      go(answer.redirect);
       return new Promise(() => {}); // the page is going away: run nothing after
     }
     return answer.value;
@@ -2457,8 +2945,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     let type = "serveract:result";
     let detail;
     try {
-      const answer = await send(url, name, data);
-      if (answer.redirect) return location.assign(answer.redirect);
+      const answer = await send(url, data, {[HEADER]: name});
+      if (answer.redirect) return go(answer.redirect);
       detail = answer.value;
     } catch (err) {
       type = "serveract:error";
@@ -2486,6 +2974,145 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     if (!pending.has(form)) submit(form, event.submitter, name, data);
   });
 
-  window.serveract = {call, callWith, header: HEADER, field: FIELD};
+  // serveract.actions.NAME({...}) is callWith("NAME", {...}).
+  const actions = new Proxy({}, {
+    get: (_, name) => (typeof name === "string" && name !== "then"
+      ? (kwargs) => callWith(name, kwargs) : undefined),
+  });
+
+  window.serveract = {call, callWith, actions, header: HEADER, field: FIELD};
 })();
 """
+
+
+# -- Command line -----------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_DESCRIPTIONS = ("schema", "openapi", "typescript")
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m serveract [--host H] [--port P] [--threads N] [--list]
+    [--reload] module:app``, or ``python -m serveract schema|openapi|typescript
+    module:app``.
+
+    Imports ``app`` from ``module`` (the current directory first on the path,
+    as ``waitress-serve`` does), wraps it in :class:`ServerActions` unless it
+    (or a Flask app's ``wsgi_app``) already is one, and serves it with
+    waitress, or prints the typed descriptions of its actions.
+    """
+    import argparse
+    import functools
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m serveract",
+        description="Serve a WSGI app and its actions, or describe the actions.",
+    )
+    parser.add_argument(
+        "command", nargs="?", help="schema, openapi or typescript: print it and exit"
+    )
+    parser.add_argument("app", metavar="module:app", help="e.g. myproject.web:app")
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="default: 8080")
+    parser.add_argument("--threads", type=int, default=4, help="default: 4")
+    parser.add_argument(
+        "--list", action="store_true", help="print the actions with their signatures"
+    )
+    parser.add_argument(
+        "--reload", action="store_true", help="restart when a source file changes"
+    )
+    args = parser.parse_args(argv)
+    if args.command is not None and args.command not in _DESCRIPTIONS:
+        parser.error(f"the command must be one of {', '.join(_DESCRIPTIONS)}")
+    module_name, _, attribute = args.app.partition(":")
+    if not module_name or not attribute:
+        parser.error(f"expected module:app, not {args.app!r}")
+    if not 0 <= args.port <= 65535 or args.threads < 1:
+        parser.error("the port must be 0-65535 and threads at least 1")
+
+    def fail(message: str) -> int:
+        print(f"python -m serveract: error: {message}", file=sys.stderr)
+        return 1
+
+    if args.reload:
+        try:
+            import hupper
+        except ImportError:
+            return fail("--reload needs hupper: pip install 'serveract[dev]'")
+        # The monitor never returns; the worker it starts runs this again.
+        hupper.start_reloader("serveract._main", worker_kwargs={"argv": argv})
+    # Under ``python -m`` this file runs as ``__main__``, but the app imports
+    # ``serveract``: that module's ServerActions and registry are the real ones.
+    import serveract
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        return fail(f"cannot import {module_name!r}: {error}")
+    try:
+        app: Any = functools.reduce(getattr, attribute.split("."), module)
+    except AttributeError:
+        return fail(f"module {module_name!r} has no attribute {attribute!r}")
+    if not callable(app):
+        return fail(f"{args.app} is not a WSGI application")
+    actions: serveract.ServerActions
+    if isinstance(app, serveract.ServerActions):
+        actions = app
+    elif isinstance(getattr(app, "wsgi_app", None), serveract.ServerActions):
+        actions = app.wsgi_app  # Flask's way: app.wsgi_app = ServerActions(...)
+    else:
+        app = actions = serveract.ServerActions(app)
+    if args.command == "typescript":
+        print(actions.typescript(), end="")
+        return 0
+    if args.command is not None:
+        described = actions.schema() if args.command == "schema" else actions.openapi()
+        print(json.dumps(described, indent=2))
+        return 0
+    if args.list:
+        for name, action in actions._prepared():
+            signature = inspect.signature(action.func, eval_str=True)
+            prefix = "async " if action.is_async else ""
+            bound = sorted(action.bound)
+            suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
+            print(f"{prefix}{name}{signature}{suffix}")
+        return 0
+    if actions._hosts is None and _is_loopback(args.host):
+        actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to a dev server
+    try:
+        from waitress.server import create_server
+    except ImportError:
+        return fail("serving needs waitress: pip install waitress")
+    try:
+        server = create_server(
+            app, host=args.host, port=args.port, threads=args.threads
+        )
+    except OSError as error:
+        return fail(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
+        )
+    logging.basicConfig(level=logging.INFO)
+    server.print_listen("Serving on http://{}:{}/")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,4 +1,4 @@
-"""Packaging for serveract: one module, one dependency (WebOb)."""
+"""Packaging for serveract: one module (plus its type stubs), two dependencies."""
 
 from __future__ import annotations
 
@@ -13,15 +13,25 @@ VERSION = re.search(
 ).group(1)  # type: ignore[union-attr]
 
 BENCH = ["flask>=2.2", "bottle>=0.12", "pyramid>=2.0", "falcon>=3.1", "waitress>=2.1"]
+DOCS = ["sphinx>=8", "furo>=2024.8.6"]
 TEST = [
     *BENCH,
+    *DOCS,
+    "redis>=5",
+    "hupper>=1.12",
     "pytest>=7",
     "webtest>=3",
     "hypothesis>=6",
     "django>=4.2",
     "gunicorn>=21",
     "jinja2>=3",
+    "markupsafe>=2",
     "playwright==1.65.2",  # matched to Debian's chromium; never downloads a browser
+    "jsonschema>=4.18",
+    "openapi-spec-validator>=0.7",
+    "schemathesis>=4",
+    "build>=1",
+    "twine>=6",
     "ruff>=0.6",
     "mypy>=1.10",
     "pyramid_chameleon",
@@ -36,16 +46,27 @@ setup(
     long_description=(HERE / "README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     author="serveract contributors",
-    license="MIT",
+    license_expression="MIT",
+    license_files=["LICENSE"],
     py_modules=["serveract"],
+    # A single module cannot carry py.typed (PEP 561): its types ship as a
+    # stub-only package in the same wheel, which mypy and pyright find.
+    packages=["serveract-stubs"],
+    package_data={"serveract-stubs": ["__init__.pyi"]},
     python_requires=">=3.10.7",  # int max_str_digits: long JSON numbers stay cheap
-    install_requires=["WebOb>=1.8"],
-    extras_require={"demo": ["waitress>=2.1"], "bench": BENCH, "test": TEST},
+    install_requires=["WebOb>=1.8", "multipart>=2.0"],
+    extras_require={
+        "redis": ["redis>=4.2"],
+        "dev": ["hupper>=1.12"],
+        "demo": ["waitress>=2.1"],
+        "bench": BENCH,
+        "docs": DOCS,
+        "test": TEST,
+    },
     classifiers=[
         "Development Status :: 4 - Beta",
         "Environment :: Web Environment",
         "Intended Audience :: Developers",
-        "License :: OSI Approved :: MIT License",
         "Operating System :: OS Independent",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3 :: Only",
@@ -54,6 +75,6 @@ setup(
         "Programming Language :: Python :: 3.12",
         "Programming Language :: Python :: 3.13",
         "Topic :: Internet :: WWW/HTTP :: WSGI :: Middleware",
-        "Typing :: Typed",
+        "Typing :: Typed",  # through serveract-stubs
     ],
 )

@@ -10,6 +10,10 @@ Run it::
 
     python examples/todo.py            # http://127.0.0.1:8080/
     python examples/todo.py --port 0   # any free port
+
+The htmx page loads htmx from the demo itself: the copy ``.ci/install``
+vendors from npm into ``tests/fixtures/vendor/htmx.min.js``, so it works
+offline. Set ``TODO_HTMX_URL`` to load htmx from elsewhere instead.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import html
+import ipaddress
 import itertools
 import os
 import secrets
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from webob import Request, Response
@@ -33,10 +39,18 @@ if TYPE_CHECKING:
 
 MAX_TITLE = 80
 SEED = ("Read the serveract docstring", "Turn JavaScript off and try again")
-# The htmx page loads htmx from here; point it at a local copy to work offline.
-HTMX_URL = os.environ.get(
-    "TODO_HTMX_URL", "https://unpkg.com/htmx.org@2.0.11/dist/htmx.min.js"
-)
+#: htmx as ``.ci/install`` vendors it from npm; the demo serves it itself.
+HTMX_FILE = Path(__file__).resolve().parent.parent / "tests/fixtures/vendor/htmx.min.js"
+#: Where the demo serves ``HTMX_FILE``.
+HTMX_PATH = "/vendor/htmx.min.js"
+#: Load htmx from this URL instead (a CDN, your own static files).
+HTMX_URL = os.environ.get("TODO_HTMX_URL", "")
+#: Action calls must name one of these hosts when the demo serves on a
+#: loopback address: a page on another site cannot reach it through a DNS
+#: name that resolves to 127.0.0.1 (DNS rebinding).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: One process can pick its own secret; several behind one balancer share it.
+SECRET = os.environ.get("SERVERACT_SECRET") or secrets.token_urlsafe(32)
 
 
 # -- The store ----------------------------------------------------------------
@@ -231,7 +245,7 @@ def _index(outcome: Any, fresh: bool) -> str:
     if fresh:
         message = "Started over with a fresh list."
     if outcome is not None and outcome.ok:
-        message = outcome.value["message"]
+        message = _said(outcome.value)
     elif outcome is not None:
         error = _field_error(outcome, "title")
         title = outcome.form.get("title", "")
@@ -276,8 +290,25 @@ def _htmx_list() -> str:
     return f'<ul class="todos" id="htmx-list">{items}</ul>'
 
 
+def _htmx_script() -> str:
+    """The script tag loading htmx, or a plain note that it is missing."""
+    url = HTMX_URL or (HTMX_PATH if HTMX_FILE.is_file() else "")
+    if url:
+        return f'<script src="{html.escape(url)}"></script>'
+    return (
+        '<p class="missing" role="alert">htmx is missing, so this page works '
+        "as the plain form only: run <code>.ci/install</code> (it puts htmx in "
+        "<code>tests/fixtures/vendor/</code>) or set <code>TODO_HTMX_URL</code> "
+        "to a copy of <code>htmx.min.js</code>.</p>"
+    )
+
+
 def _htmx(outcome: Any) -> str:
-    error = "" if outcome is None or outcome.ok else _field_error(outcome, "title")
+    message, error = "", ""
+    if outcome is not None and outcome.ok:
+        message = _said(outcome.value)
+    elif outcome is not None:
+        error = _field_error(outcome, "title")
     body = f"""
 <header><h1>Todo, with htmx</h1><a href="/">← back</a></header>
 <p class="mode">htmx posts the form with the action header and swaps in the HTML
@@ -294,15 +325,28 @@ the action returns.</p>
   </div>
   <p class="field-error" id="title-error">{html.escape(error)}</p>
 </form>
+<p id="flash" role="status">{html.escape(message)}</p>
 {_htmx_list()}
 <p class="extra">
   <button class="link" hx-post="/htmx"
           hx-headers='{{"Serveract-Action": "start_over"}}'>Start over</button>
 </p>
 <script src="/serveract.js"></script>
-<script src="{html.escape(HTMX_URL)}"></script>
+{_htmx_script()}
 <script>{_HTMX_SCRIPT}</script>"""
     return _page("Todo · htmx · serveract", body)
+
+
+def _said(value: Any) -> str:
+    """What the page says after a form without JavaScript called an action
+    that returned ``value``: a form may name any action, not only the ones
+    this page's forms name."""
+    if isinstance(value, dict):
+        if isinstance(value.get("message"), str):
+            return value["message"]
+        if {"open", "done"} <= value.keys():
+            return f"{value['open']} open, {value['done']} done."
+    return "Done."
 
 
 def _field_error(outcome: Any, field: str) -> str:
@@ -331,17 +375,44 @@ def pages(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         response = Response(_index(outcome, "fresh" in request.GET))
     elif request.path == "/htmx":
         response = Response(_htmx(outcome))
+    elif request.path == HTMX_PATH and HTMX_FILE.is_file():
+        response = Response(
+            HTMX_FILE.read_bytes(),
+            content_type="text/javascript",
+            charset="utf-8",
+            cache_control="no-cache",
+            conditional_response=True,
+        )
+        response.md5_etag()
     else:
         response = Response("Not found", status=404, content_type="text/plain")
     return response(environ, start_response)
 
 
-# One process can pick its own secret; several behind one balancer share it.
-app = serveract.ServerActions(
-    pages,
-    registry=registry,
-    secret=os.environ.get("SERVERACT_SECRET") or secrets.token_urlsafe(32),
-)
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without
+    brackets) only ever reaches this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def make_app(host: str | None = None) -> serveract.ServerActions:
+    """The pages wrapped in their actions, for serving on ``host``.
+
+    On a loopback address only loopback host names may call actions. All
+    instances share ``SECRET``, so the forms any of them rendered verify.
+    """
+    options: dict[str, Any] = {}
+    if host is not None and is_loopback(host):
+        options["allowed_hosts"] = LOOPBACK_HOSTS
+    return serveract.ServerActions(pages, registry=registry, secret=SECRET, **options)
+
+
+app = make_app()
 
 
 _PAGE_SCRIPT = """
@@ -460,6 +531,8 @@ footer { display: flex; justify-content: space-between; align-items: center;
          margin: 1.5rem 0 0; font-size: .9rem; }
 .extra a { margin-left: auto; color: var(--accent); text-decoration: none; }
 output { color: var(--muted); }
+.missing { padding: .75rem 1rem; border-radius: 8px; background: #fef2f2;
+           color: var(--bad); }
 """
 
 
@@ -470,8 +543,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
-    server = waitress.create_server(app, host=args.host, port=args.port)
-    print(f"Todo demo on http://{args.host}:{server.effective_port}/", flush=True)
+    served = make_app(args.host)
+    server = waitress.create_server(served, host=args.host, port=args.port)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Todo demo on http://{host}:{server.effective_port}/", flush=True)
+    if not HTMX_URL and not HTMX_FILE.is_file():
+        print(f"htmx is missing: /htmx needs {HTMX_FILE} (.ci/install)", flush=True)
     server.run()
 
 
