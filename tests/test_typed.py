@@ -255,8 +255,11 @@ EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("moment", {"value": "20240229T100000Z"}, NO),
     ("moment", {"value": "2024-02-29"}, NO),
     ("moment", {"value": 1709200800}, NO),
+    ("moment", {"value": "2024-02-29T10:00:00+01:60"}, NO),
     ("clock", {"value": 100000}, NO),
     ("clock", {"value": "1000"}, NO),
+    ("clock", {"value": "10:00:00Z"}, OK),
+    ("clock", {"value": "10:00:00+01:60"}, NO),
     ("ident", {"value": UUID}, OK),
     ("ident", {"value": UUID.replace("-", "")}, NO),
     ("ident", {"value": "urn:uuid:" + UUID}, NO),
@@ -270,6 +273,16 @@ EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("priority", {"value": 3}, NO),
     ("priority", {"value": True}, NO),
     ("priority", {"value": "LOW"}, NO),
+    ("rank", {"value": 2}, OK),
+    ("rank", {"value": 2.0}, OK),
+    ("rank", {"value": "2"}, NO),
+    ("rank", {"value": "SECOND"}, NO),
+    ("mixed", {"value": "a"}, OK),
+    ("mixed", {"value": 1}, OK),
+    ("mixed", {"value": True}, OK),
+    ("mixed", {"value": None}, OK),
+    ("mixed", {"value": False}, NO),
+    ("mixed", {"value": "1"}, NO),
     ("choice", {"mode": "fast"}, OK),
     ("choice", {"mode": "slow", "level": 3}, OK),
     ("choice", {"mode": "medium"}, NO),
@@ -308,6 +321,12 @@ EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("unique", {"values": ["a", "b"]}, OK),
     ("unique", {"values": [1]}, NO),
     ("unique", {"values": "ab"}, NO),
+    ("sequence", {"values": [1, 2]}, OK),
+    ("sequence", {"values": "12"}, NO),
+    ("frozen", {"values": [1, 1]}, OK),
+    ("frozen", {"values": [1.5]}, NO),
+    ("mapping", {"values": {"a": 1.5, "b": 2}}, OK),
+    ("mapping", {"values": {"a": "1.5"}}, NO),
     ("table", {"values": {}}, OK),
     ("table", {"values": {"a": 1}}, OK),
     ("table", {"values": {"a": "1"}}, NO),
@@ -326,6 +345,9 @@ EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("shape", {"shape": {"name": "s"}}, NO),
     ("shape", {"shape": SHAPE | {"x": 1}}, NO),
     ("shape", {"shape": SHAPE | {"tags": [{"name": "t", "color": "pink"}]}}, NO),
+    ("tree", {"root": {"name": "r"}}, OK),
+    ("tree", {"root": {"name": "r", "children": [{"name": "c", "children": []}]}}, OK),
+    ("tree", {"root": {"name": "r", "children": [{"children": []}]}}, NO),
     ("shapes.area", {"points": TRIANGLE}, OK),
     ("shapes.area", {"points": [{"x": "0", "y": 0}]}, NO),
     ("upload", {"note": "n"}, NO),
@@ -339,6 +361,9 @@ EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("defaults", {"a": 1, "c": None}, OK),
     ("defaults", {"b": "x"}, NO),
     ("defaults", {"a": 1, "e": 1}, NO),
+    ("positional", {"x": 1}, OK),
+    ("positional", {"x": 1, "y": "z"}, OK),
+    ("positional", {"y": "z"}, NO),
     ("options", {"name": "n"}, OK),
     ("options", {"name": "n", "x": 1, "y": 2}, OK),
     ("options", {"name": "n", "x": "1"}, NO),
@@ -510,7 +535,9 @@ TRICKY = [
     "20240229", "2024-W09-4", "2024-060", "2024-02-29T10:00:00Z",
     "2024-02-29t10:00:00z", "2024-02-29 10:00:00+00:00", "2024-02-29T10:00:00",
     "2024-02-29T10:00:00.5+05:30", "2024-02-29T23:59:60Z", "10:00", "10:00:00",
-    "10:00:00Z", "10:00:00.123+01:00", UUID, UUID.replace("-", ""),
+    "10:00:00Z", "10:00:00.123+01:00", "10:00:00+01:60", "10:00:00.5Z",
+    "2024-02-29T10:00:00+01:60", "1e+1000000000000000000", "-1E-99999999999",
+    UUID, UUID.replace("-", ""),
     "{" + UUID + "}", "urn:uuid:" + UUID, [], {}, [1], [1, "a"], ["a", "a"],
     {"x": 1, "y": 2}, {"1": 2}, {"a": 1},
 ]
@@ -677,6 +704,29 @@ def mutated(data: st.DataObject, value: Any, top: bool = False) -> Any:
 
 
 PROPERTY_NAMES = sorted(set(NAMES) - {"rename"})
+
+
+@pytest.mark.parametrize("name", PROPERTY_NAMES)
+def test_each_edge_value_is_accepted_exactly_when_it_validates(
+    client: webtest.TestApp, described: dict[str, Any], name: str
+) -> None:
+    # Every edge value in every parameter, the others as an accepted example.
+    parameters = parameters_of(described, name)
+    base = next((p for n, p, ok in EXAMPLES if n == name and ok), {})
+    disagreements = []
+    for key in parameters.get("properties", {}):
+        for value in TRICKY:
+            payload = {**base, key: value}
+            valid = is_valid(parameters, payload)
+            answer = call(client, name, payload)
+            if answer.status_int not in (200, 422) or (
+                (answer.status_int == 200) is not valid
+            ):
+                disagreements.append(
+                    f"{json.dumps(payload)}: {answer.status} {answer.text[:80]}; "
+                    f"the schema says {'valid' if valid else 'invalid'}"
+                )
+    assert not disagreements, "\n".join(disagreements)
 
 
 @pytest.mark.parametrize("name", PROPERTY_NAMES)

@@ -17,7 +17,7 @@ import enum
 import math
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, Literal, Optional, Union
 
 import webob
@@ -66,6 +66,21 @@ class Shape:
     points: list[Point]
     tags: list[Tag] = dataclasses.field(default_factory=list)
     origin: Optional[Point] = None
+
+
+@dataclasses.dataclass
+class Node:
+    """A dataclass that holds itself: a tree."""
+
+    name: str
+    children: list[Node] = dataclasses.field(default_factory=list)
+
+
+class Rank(enum.IntEnum):
+    """An IntEnum: its members are ints too."""
+
+    FIRST = 1
+    SECOND = 2
 
 
 class Html(str):
@@ -157,6 +172,17 @@ def anything(value: Any) -> Any:
     return value
 
 
+@action
+def rank(value: Rank) -> Rank:
+    return value
+
+
+@action
+def mixed(value: Literal["a", 1, True, None]) -> str:
+    """A Literal of several JSON types: ``1`` and ``true`` stay apart."""
+    return repr(value)
+
+
 # -- Optional values and unions -------------------------------------------------
 
 
@@ -209,8 +235,23 @@ def unique(values: set[str]) -> set[str]:
 
 
 @action
+def sequence(values: Sequence[int]) -> list[int]:
+    return list(values)
+
+
+@action
+def frozen(values: frozenset[int]) -> frozenset[int]:
+    return values
+
+
+@action
 def table(values: dict[str, int]) -> dict[str, int]:
     return values
+
+
+@action
+def mapping(values: Mapping[str, float]) -> dict[str, float]:
+    return dict(values)
 
 
 @action
@@ -236,6 +277,12 @@ def grouped(values: dict[str, list[Point]]) -> dict[str, list[Point]]:
 @action
 def shape(shape: Shape) -> Shape:
     return shape
+
+
+@action
+def tree(root: Node) -> int:
+    """How many nodes the tree has."""
+    return 1 + sum(tree(child) for child in root.children)
 
 
 @action(name="shapes.area")
@@ -273,6 +320,12 @@ def defaults(
     a: int, b: str = "b", c: Optional[list[int]] = None, d: float = 1.5
 ) -> dict[str, Any]:
     return {"a": a, "b": b, "c": c, "d": d}
+
+
+@action
+def positional(x: int, /, y: str = "") -> str:
+    """A positional-only parameter, still sent by name in a JSON object."""
+    return f"{x}{y}"
 
 
 @action

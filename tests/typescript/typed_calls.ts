@@ -21,6 +21,13 @@ async function useEveryHint(): Promise<void> {
     value: "green",
   });
   const priority: 1 | 2 = await serveract.actions.priority({ value: 2 });
+  const rank: 1 | 2 = await serveract.actions.rank({ value: 1 });
+  const mixed: string = await serveract.actions.mixed({ value: true });
+  const sequence: number[] = await serveract.actions.sequence({ values: [1] });
+  const nodes: number = await serveract.actions.tree({
+    root: { name: "r", children: [{ name: "c", children: [] }, { name: "d" }] },
+  });
+  const positional: string = await serveract.actions.positional({ x: 1 });
   const fast: string = await serveract.actions.choice({ mode: "fast" });
   const slow: string = await serveract.actions.choice({ mode: "slow", level: 3 });
   const maybe: number | null = await serveract.actions.maybe({});
@@ -57,6 +64,7 @@ async function useEveryHint(): Promise<void> {
   const html: string = await serveract.actions.page({ title: "t" });
   console.log(text, size, whole, real, flag, money, day, moment, ident, color);
   console.log(priority, fast, slow, maybe, nullable, either, items, pair, many);
+  console.log(rank, mixed, sequence, nodes, positional);
   console.log(unique, table, name, x, area, note, greeting, nothing, html);
 }
 
