@@ -899,6 +899,18 @@ def test_each_action_is_one_post_at_its_path_call_url_named_by_operation_id(
         assert item["post"]["operationId"] == name
 
 
+def test_the_document_follows_a_custom_action_path() -> None:
+    rpc = serveract.ServerActions(
+        typed_actions.pages, typed_actions.registry, action_path="/rpc/"
+    )
+    document = rpc.openapi()
+    assert sorted(document["paths"]) == sorted("/rpc/" + n for n in NAMES)
+    answer = webtest.TestApp(rpc).post(
+        "/rpc/integer", json.dumps({"value": 7}), content_type="application/json"
+    )
+    assert answer.json == 7
+
+
 @pytest.mark.parametrize(("name", "payload", "accepted"), EXAMPLE_CASES)
 def test_the_request_body_schema_agrees_with_the_parameters_schema(
     document: dict[str, Any], name: str, payload: Any, accepted: bool
