@@ -514,7 +514,6 @@ class _Type:
     many: bool = False  # the form field repeats: form() gets every value
     blank: bool = False  # an empty form field is a value, not a missing one
     missing: Any = _EMPTY  # the value of a form field left out
-    upload: bool = False
 
 
 class Upload:
@@ -613,42 +612,6 @@ def _exact(kind: type, description: str) -> Callable[[Any], Any]:
     return exact
 
 
-def _from_string(
-    parse: Callable[[str], Any], description: str, numbers: bool = False
-) -> Callable[[Any], Any]:
-    """A JSON check for values sent as text (``numbers``: or as a number)."""
-
-    def check(value: Any) -> Any:
-        if numbers and type(value) in (int, float):
-            return parse(repr(value))
-        if type(value) is not str:
-            raise _Invalid(f"expected {description}")
-        try:
-            return parse(value)
-        except (ValueError, ArithmeticError):
-            raise _Invalid(f"expected {description}") from None
-
-    return check
-
-
-def _matching(pattern: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    match = re.compile(pattern).fullmatch
-
-    def parse_matching(text: str) -> Any:
-        if match(text) is None:
-            raise ValueError(text)
-        return parse(text)
-
-    return parse_matching
-
-
-def _iso(kind: Any) -> Callable[[str], Any]:
-    # Python 3.10 reads neither "Z" nor a lowercase "t".
-    return lambda text: kind.fromisoformat(
-        text.replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
-    )
-
-
 _TRUE_WORDS = frozenset({"on", "true", "1", "yes"})
 _FALSE_WORDS = frozenset({"off", "false", "0", "no", ""})
 
@@ -696,33 +659,48 @@ _FORM_DATETIME = _DATE + "[Tt ]" + _FORM_TIME
 
 
 def _textual(
-    parse: Callable[[str], Any],
+    kind: Callable[[str], Any],
+    pattern: str,
     schema: dict[str, Any],
     description: str,
-    form_parse: Callable[[str], Any] | None = None,
+    form_pattern: str = "",
     numbers: bool = False,
 ) -> _Type:
-    """A type sent as text in JSON (dates, UUIDs, decimals)."""
+    """A type sent as text (dates, UUIDs, decimals): matched by ``pattern``
+    (``form_pattern`` in forms), then built by ``kind``; ``numbers``: JSON
+    numbers too."""
+
+    def parser(pattern: str) -> Callable[[str], Any]:
+        match = re.compile(pattern).fullmatch
+        return lambda text: kind(text) if match(text) else kind("")
+
+    parse = parser(pattern)
+
+    def from_json(value: Any) -> Any:
+        if numbers and type(value) in (int, float):
+            value = repr(value)
+        if type(value) is not str:
+            raise _Invalid(f"expected {description}")
+        try:
+            return parse(value)
+        except (ValueError, ArithmeticError):
+            raise _Invalid(f"expected {description}") from None
+
     return _Type(
-        json=_from_string(parse, description, numbers),
-        form=_text(form_parse or parse, description),
-        schema=schema,
-        ts="string",
-        description=description,
-    )
-
-
-def _date_type(
-    kind: Any, pattern: str, form_pattern: str, fmt: str, description: str
-) -> _Type:
-    record = _textual(
-        _matching(pattern, _iso(kind)),
-        {"type": "string", "format": fmt, "pattern": f"^{pattern}$"},
+        from_json,
+        _text(parser(form_pattern or pattern), description),
+        {**schema, "pattern": f"^{pattern}$"},
+        "string",
         description,
-        _matching(form_pattern, _iso(kind)),
+        returns={"type": "string"},  # every digit of a Decimal; a naive time
     )
-    record.returns = {"type": "string"}  # a naive value has no offset
-    return record
+
+
+def _iso_parser(kind: Any) -> Callable[[str], Any]:
+    # Python 3.10 reads neither "Z" nor a lowercase "t".
+    return lambda text: kind.fromisoformat(
+        text.replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
+    )
 
 
 _SCALARS: dict[Any, _Type] = {
@@ -748,31 +726,37 @@ _SCALARS: dict[Any, _Type] = {
         missing=False,  # an unchecked checkbox sends nothing
     ),
     decimal.Decimal: _textual(
-        _matching(_DECIMAL, _finite(decimal.Decimal)),
-        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": f"^{_DECIMAL}$"}]},
+        _finite(decimal.Decimal),
+        _DECIMAL,
+        {"type": ["number", "string"]},
         "a decimal number",
         numbers=True,
     ),
     uuid.UUID: _textual(
-        _matching(_UUID, uuid.UUID),
-        {"type": "string", "format": "uuid", "pattern": f"^{_UUID}$"},
-        "a UUID",
+        uuid.UUID, _UUID, {"type": "string", "format": "uuid"}, "a UUID"
     ),
-    datetime.datetime: _date_type(
-        datetime.datetime,
+    datetime.datetime: _textual(
+        _iso_parser(datetime.datetime),
         _DATETIME,
-        _FORM_DATETIME,
-        "date-time",
+        {"type": "string", "format": "date-time"},
         "a date and time (RFC 3339)",
+        _FORM_DATETIME,
     ),
-    datetime.date: _date_type(
-        datetime.date, _DATE, _DATE, "date", "a date (YYYY-MM-DD)"
+    datetime.date: _textual(
+        _iso_parser(datetime.date),
+        _DATE,
+        {"type": "string", "format": "date"},
+        "a date (YYYY-MM-DD)",
     ),
-    datetime.time: _date_type(
-        datetime.time, _TIME, _FORM_TIME, "time", "a time (HH:MM:SS+00:00)"
+    datetime.time: _textual(
+        _iso_parser(datetime.time),
+        _TIME,
+        {"type": "string", "format": "time"},
+        "a time (HH:MM:SS+00:00)",
+        _FORM_TIME,
     ),
     bytes: _Type(
-        _from_string(str.encode, "text"),
+        lambda value: _SCALARS[str].json(value).encode(),
         lambda value: value.read() if isinstance(value, Upload) else value.encode(),
         {"type": "string"},
         "string",
@@ -780,7 +764,6 @@ _SCALARS: dict[Any, _Type] = {
         blank=True,
     ),
 }
-_SCALARS[decimal.Decimal].returns = {"type": "string"}  # every digit kept
 _ANY = _Type(_identity, _identity, {}, "unknown", "any value", blank=True)
 _UPLOAD = _Type(
     _json_upload,
@@ -788,7 +771,6 @@ _UPLOAD = _Type(
     {"not": {}, "description": "a file upload: send a multipart form"},
     "File | Blob",
     "a file upload",
-    upload=True,
 )
 _FILE_HINTS: tuple[Any, ...] = (typing.IO, typing.BinaryIO, io.IOBase)
 _SEQUENCES: dict[Any, Callable[[list[Any]], Any]] = {
@@ -878,7 +860,6 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
         returns={"anyOf": [r.returns or r.schema for r in options]},
         blank=any(r.blank for r in records),
         missing=None if nullable else _EMPTY,
-        upload=any(r.upload for r in records),
     )
 
 
@@ -1058,7 +1039,10 @@ def _dataclass(cls: type) -> _Type:
                 field.default is dataclasses.MISSING
                 and field.default_factory is dataclasses.MISSING
             )
-            fields[field.name] = (_type_of(hints[field.name], cls), required)
+            try:
+                fields[field.name] = (_type_of(hints[field.name]), required)
+            except TypeError as error:
+                raise TypeError(f"{cls.__name__}.{field.name}: {error}") from None
     except BaseException:
         del _TYPES[cls], _DEFINITIONS[name]
         raise
@@ -1168,6 +1152,8 @@ class _Param:
         self.missing = self.type.missing if self.default is _EMPTY else _EMPTY
 
 
+#: Bad arguments listed one by one in a 422 (the rest only counted).
+_LISTED = 20
 _WINDOWS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -1320,14 +1306,14 @@ class _Action:
             ):
                 errors.append({"field": param.name, "message": "required"})
         if errors:
+            if len(errors) > _LISTED:  # the answer stays smaller than the call
+                more = f"and {len(errors) - _LISTED} more"
+                errors[_LISTED:] = [{"field": None, "message": more}]
             shown = ", ".join(
                 f"{e['field']} ({e['message']})" if e["field"] else e["message"]
-                for e in errors[:5]
+                for e in errors
             )
-            more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
-            raise _Failure(
-                422, f"Invalid arguments for {self.name}: {shown}{more}", errors
-            )
+            raise _Failure(422, f"Invalid arguments for {self.name}: {shown}", errors)
         for name in self.requests:
             kwargs[name] = webob.Request(environ)
         if not extra and not self.positional_only:
@@ -2027,6 +2013,8 @@ class ServerActions:
         finally:
             for file in files:
                 file.close()
+            if files and environ.get("wsgi.input") in files:
+                environ["wsgi.input"] = io.BytesIO()  # the call consumed it
         if head is None:
             return self._answer_value(environ, start, outcome, name or "?")
         if isinstance(outcome.value, redirect):

@@ -406,10 +406,10 @@ def make_app(host: str | None = None) -> serveract.ServerActions:
     On a loopback address only loopback host names may call actions. All
     instances share ``SECRET``, so the forms any of them rendered verify.
     """
-    options: dict[str, Any] = {}
-    if host is not None and is_loopback(host):
-        options["allowed_hosts"] = LOOPBACK_HOSTS
-    return serveract.ServerActions(pages, registry=registry, secret=SECRET, **options)
+    hosts = LOOPBACK_HOSTS if host is not None and is_loopback(host) else None
+    return serveract.ServerActions(
+        pages, registry=registry, secret=SECRET, allowed_hosts=hosts
+    )
 
 
 app = make_app()

@@ -1,5 +1,6 @@
-"""Helpers for the real-browser tests: the demo app, a request log, waitress
-in a thread, and Debian's Chromium driven by playwright (see BROWSER.md)."""
+"""Helpers for the real-browser tests: the demo app, a request log, and
+Debian's Chromium driven by playwright (see BROWSER.md). The server is
+``conftest.serving``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-import waitress.server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -120,23 +119,6 @@ def with_vendored_htmx(
         return app(environ, start_response)
 
     return router
-
-
-@contextmanager
-def serve(app: Callable[..., Iterable[bytes]]) -> Iterator[str]:
-    """Run ``app`` on waitress on a free loopback port; yield its base URL."""
-    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        # close() alone leaves run() going while a keep-alive channel is open.
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown()
-        thread.join(timeout=10)
 
 
 @contextmanager

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import webtest
-from browser_support import RequestLog, chromium, load_demo, serve, with_vendored_htmx
+from browser_support import RequestLog, chromium, load_demo, with_vendored_htmx
 from playwright.sync_api import Browser, Page, expect
+
+from conftest import serving
 
 todo = load_demo()
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
@@ -43,7 +44,7 @@ def log() -> RequestLog:
 
 @pytest.fixture(scope="module")
 def base_url(log: RequestLog) -> Iterator[str]:
-    with serve(log) as url:
+    with serving(log) as url:
         yield url
 
 
@@ -119,7 +120,9 @@ def assert_no_javascript_was_used(log: RequestLog) -> None:
 # -- JavaScript off: plain forms, the page rendered again ---------------------
 
 
-def test_nojs_add_shows_the_result(nojs: Page, log: RequestLog) -> None:
+def test_without_js_adding_shows_the_new_todo_and_clears_the_field(
+    nojs: Page, log: RequestLog
+) -> None:
     open_demo(nojs)
     nojs.fill("#title", "Buy oat milk")
     nojs.click("form.add button")
@@ -142,7 +145,7 @@ def test_nojs_add_shows_the_result(nojs: Page, log: RequestLog) -> None:
         ),
     ],
 )
-def test_nojs_invalid_input_shows_the_field_error(
+def test_without_js_invalid_input_shows_the_field_error_and_keeps_it(
     nojs: Page, log: RequestLog, typed: str, message: str
 ) -> None:
     open_demo(nojs)
@@ -155,7 +158,9 @@ def test_nojs_invalid_input_shows_the_field_error(
     assert_no_javascript_was_used(log)
 
 
-def test_nojs_toggle_and_delete_use_signed_ids(nojs: Page, log: RequestLog) -> None:
+def test_without_js_toggle_and_delete_work_through_signed_ids(
+    nojs: Page, log: RequestLog
+) -> None:
     open_demo(nojs)
     nojs.get_by_role("button", name=f"Mark “{SEED[1]}” as done").click()
     expect(nojs.locator("#list .todo.done .title")).to_have_text([SEED[1]])
@@ -168,7 +173,9 @@ def test_nojs_toggle_and_delete_use_signed_ids(nojs: Page, log: RequestLog) -> N
 # -- Both ways: several buttons, a redirect -----------------------------------
 
 
-def test_submitter_button_overrides_the_action(any_page: Page, log: RequestLog) -> None:
+def test_a_submit_button_naming_an_action_overrides_the_forms(
+    any_page: Page, log: RequestLog
+) -> None:
     open_demo(any_page)
     any_page.get_by_role("button", name=f"Mark “{SEED[0]}” as done").click()
     expect(any_page.locator(".count")).to_have_text("1 open · 1 done")
@@ -186,7 +193,9 @@ def test_submitter_button_overrides_the_action(any_page: Page, log: RequestLog) 
         assert_no_javascript_was_used(log)
 
 
-def test_redirecting_action_navigates(any_page: Page, log: RequestLog) -> None:
+def test_an_action_that_redirects_navigates_to_the_new_page(
+    any_page: Page, log: RequestLog
+) -> None:
     todo.store.add("Gone after starting over")
     any_page.goto("/")
     if _javascript(any_page):
@@ -206,7 +215,9 @@ def test_redirecting_action_navigates(any_page: Page, log: RequestLog) -> None:
 # -- JavaScript on: the same forms, no reload ---------------------------------
 
 
-def test_js_add_updates_without_reload(page: Page, log: RequestLog) -> None:
+def test_with_js_adding_updates_the_page_without_a_reload(
+    page: Page, log: RequestLog
+) -> None:
     open_demo(page)
     page.fill("#title", "Buy oat milk")
     page.press("#title", "Enter")
@@ -220,7 +231,7 @@ def test_js_add_updates_without_reload(page: Page, log: RequestLog) -> None:
     assert len(log.requests("GET", "/")) == 1
 
 
-def test_js_invalid_input_shows_the_field_error(page: Page) -> None:
+def test_with_js_invalid_input_shows_the_field_error_until_fixed(page: Page) -> None:
     open_demo(page)
     page.fill("#title", "x" * 81)
     page.click("form.add button")
@@ -237,7 +248,7 @@ def test_js_invalid_input_shows_the_field_error(page: Page) -> None:
     assert_not_reloaded(page)
 
 
-def test_js_toggle_and_delete(page: Page) -> None:
+def test_with_js_toggle_and_delete_update_the_list_without_a_reload(page: Page) -> None:
     open_demo(page)
     page.get_by_role("button", name=f"Mark “{SEED[1]}” as done").click()
     expect(page.locator("#list .todo.done .title")).to_have_text([SEED[1]])
@@ -249,7 +260,7 @@ def test_js_toggle_and_delete(page: Page) -> None:
     assert [t.title for t in todo.store.all()] == [SEED[1]]
 
 
-def test_js_answer_for_a_form_redrawn_meanwhile_still_arrives(
+def test_with_js_the_answer_for_a_form_redrawn_meanwhile_still_arrives(
     page: Page, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
@@ -275,7 +286,7 @@ def test_js_answer_for_a_form_redrawn_meanwhile_still_arrives(
     assert_not_reloaded(page)
 
 
-def test_js_form_is_pending_while_the_call_is_in_flight(
+def test_with_js_a_form_is_busy_and_sends_once_while_its_call_is_in_flight(
     page: Page, log: RequestLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
@@ -309,7 +320,7 @@ def test_js_form_is_pending_while_the_call_is_in_flight(
     assert [seen.action for seen in log.requests("POST")] == ["add_todo"]
 
 
-def test_js_call_returns_the_value(page: Page) -> None:
+def test_serveract_call_and_call_with_resolve_to_the_value(page: Page) -> None:
     open_demo(page)
     todo.store.toggle(1)
     before = datetime.datetime.now(datetime.timezone.utc)
@@ -330,7 +341,7 @@ def test_js_call_returns_the_value(page: Page) -> None:
     assert_not_reloaded(page)
 
 
-def test_js_calls_run_concurrently(page: Page) -> None:
+def test_several_serveract_calls_at_once_all_resolve(page: Page) -> None:
     open_demo(page)
     results = page.evaluate(
         "Promise.all(['a', 'b', 'c'].map((t) => serveract.call('add_todo', t)))"
@@ -354,7 +365,7 @@ CATCH = """async ([name, args]) => {
 }"""
 
 
-def test_js_failing_call_rejects_with_status_type_and_data(page: Page) -> None:
+def test_a_failing_serveract_call_rejects_with_status_type_and_data(page: Page) -> None:
     open_demo(page)
     failure = page.evaluate(CATCH, ["add_todo", [" "]])
     assert failure == {
@@ -376,7 +387,7 @@ def test_js_failing_call_rejects_with_status_type_and_data(page: Page) -> None:
     assert [t.title for t in todo.store.all()] == SEED
 
 
-def test_js_forms_added_later_are_enhanced_and_send_files(
+def test_with_js_forms_added_later_are_enhanced_and_send_their_files(
     page: Page, log: RequestLog
 ) -> None:
     open_demo(page)
@@ -453,26 +464,10 @@ def test_htmx_page_works_without_javascript(nojs: Page, log: RequestLog) -> None
     assert_no_javascript_was_used(log)
 
 
-# -- The script itself --------------------------------------------------------
-
-
-def test_client_script_is_served_with_an_etag_and_answers_304() -> None:
-    app = webtest.TestApp(todo.app)
-    response = app.get("/serveract.js")
-    assert response.content_type in ("text/javascript", "application/javascript")
-    assert "serveract" in response.text and "callWith" in response.text
-    etag = response.headers["ETag"]
-    assert etag
-    assert response.headers.get("Cache-Control")
-    again = app.get("/serveract.js", headers={"If-None-Match": etag}, status=304)
-    assert again.body == b""
-    assert again.headers["ETag"] == etag
-
-
 # -- A picture of the demo ----------------------------------------------------
 
 
-def test_screenshot_of_the_demo(page: Page) -> None:
+def test_a_screenshot_of_the_demo_is_saved_in_test_output(page: Page) -> None:
     todo.store.add("Water the plants")
     todo.store.toggle(1)
     page.set_viewport_size({"width": 900, "height": 760})

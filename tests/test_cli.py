@@ -19,6 +19,7 @@ import pytest
 from framework_support import (
     RECIPES,
     SERVING,
+    cli_args,
     fetch,
     running,
     serve_cli,
@@ -81,6 +82,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=30,
     )
+
+
+def cli(*argv: str) -> int:
+    """The command line run in this process: what ``python -m serveract``
+    runs, its exit status returned (usage errors raise ``SystemExit``)."""
+    return serveract._main(list(argv))
 
 
 def call(
@@ -153,14 +160,11 @@ def test_list_prints_each_action_with_its_signature(project: Path) -> None:
     ]
 
 
-def test_list_marks_bound_parameters(capsys: pytest.CaptureFixture[str]) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-    try:
-        assert serveract._main(["--list", "todo:app"]) == 0
-    finally:
-        sys.path.pop(0)
+def test_list_marks_bound_parameters(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(RECIPES.parent))  # examples/, with todo.py
+    assert cli("--list", "todo:app") == 0
     listed = capsys.readouterr().out.splitlines()
     assert "delete_todo(todo_id: int) -> dict[str, typing.Any]  [bound: todo_id]" in (
         listed
@@ -171,7 +175,7 @@ def test_list_marks_bound_parameters(capsys: pytest.CaptureFixture[str]) -> None
 def test_list_shows_the_registry_of_an_already_wrapped_app(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert serveract._main(["--list", "recipe_flask:app"]) == 0
+    assert cli("--list", "recipe_flask:app") == 0
     assert capsys.readouterr().out.splitlines() == [
         "add_note(text: str) -> list[str]",
         "rename_note(index: int, text: str) -> list[str]",
@@ -239,7 +243,7 @@ def test_a_bad_target_is_one_line_on_stderr(
     target: str,
     message: str,
 ) -> None:
-    assert serveract._main([target]) == 1
+    assert cli(target) == 1
     assert capsys.readouterr() == ("", f"python -m serveract: error: {message}\n")
 
 
@@ -250,7 +254,7 @@ def test_a_busy_port_is_one_line_on_stderr(
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert serveract._main(["--port", str(port), "cli_fixture_plain:app"]) == 1
+        assert cli("--port", str(port), "cli_fixture_plain:app") == 1
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(
@@ -259,18 +263,20 @@ def test_a_busy_port_is_one_line_on_stderr(
     assert err.count("\n") == 1
 
 
-def test_usage_errors_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2_and_help_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as exited:
-        serveract._main(["cli_fixture_plain"])
+        cli("cli_fixture_plain")
     assert exited.value.code == 2
     assert "expected module:app, not 'cli_fixture_plain'" in capsys.readouterr().err
     for bad in (["--port", "70000", "m:app"], ["--threads", "0", "m:app"]):
         with pytest.raises(SystemExit) as exited:
-            serveract._main(bad)
+            cli(*bad)
         assert exited.value.code == 2
         assert "port must be 0-65535 and threads at least 1" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
-        serveract._main(["--help"])
+        cli("--help")
     assert exited.value.code == 0
     usage = capsys.readouterr().out
     for option in ("--host", "--port", "--threads", "--list", "module:app"):
@@ -278,11 +284,7 @@ def test_usage_errors_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ctrl_c_stops_the_server_quietly(project: Path) -> None:
-    with running(
-        [sys.executable, "-m", "serveract", "--port", "0", "cliapp:app"],
-        cwd=project,
-        env=subprocess_env(),
-    ) as server:
+    with running(cli_args("cliapp:app"), cwd=project, env=subprocess_env()) as server:
         found = server.wait_for(SERVING, 15)
         assert fetch(found.group(1)).status == 200
         server.popen.send_signal(signal.SIGINT)

@@ -26,10 +26,11 @@ from access_support import (
     form_body,
     request,
 )
-from browser_support import RequestLog, chromium, serve
+from browser_support import RequestLog, chromium
 from playwright.sync_api import Browser, Page
 
 import serveract
+from conftest import serving
 
 ORIGINS = ["app.example.com", "*.example.org", "**.example.edu", "localhost:5173"]
 HOST = "api.example.net"  # the API's own host in the in-process tests
@@ -514,10 +515,10 @@ def sites() -> Iterator[Sites]:
     api_url: dict[str, str] = {}
     ran = Counter()
     with ExitStack() as stack:
-        front = stack.enter_context(serve(front_page(api_url)))
-        other = stack.enter_context(serve(front_page(api_url)))
+        front = stack.enter_context(serving(front_page(api_url)))
+        other = stack.enter_context(serving(front_page(api_url)))
         log = RequestLog(api_app(front, ran))
-        api_url["url"] = stack.enter_context(serve(log))
+        api_url["url"] = stack.enter_context(serving(log))
         yield Sites(api_url["url"], front, other, log, ran)
 
 

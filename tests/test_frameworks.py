@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import textwrap
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
+from wsgiref.validate import validator
 
 import bottle
 import chameleon
 import flask
 import pytest
 import webtest
-from framework_support import ROOT
 from pyramid.config import Configurator
 from pyramid.request import Request as PyramidRequest
 from pyramid.response import Response as PyramidResponse
@@ -351,6 +350,11 @@ SESSION_VALUE = re.compile(r"^\s*(session|sessionid|csrftoken)=[^;]*")
 CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*')
 
 
+def wrapped(app: WSGIApp, reg: serveract.Registry) -> webtest.TestApp:
+    """``app`` behind the middleware, ``wsgiref.validate`` on both sides."""
+    return webtest.TestApp(validator(serveract.ServerActions(validator(app), reg)))
+
+
 def normalized(response: webtest.TestResponse) -> tuple[Any, ...]:
     """Status, headers and body, less what differs between two runs (session
     cookie values carry a timestamp, CSRF tokens are random)."""
@@ -423,14 +427,12 @@ def scenario(
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_wrapped_app_answers_like_the_plain_app(
-    framework: str, django_urls: None
+    reg: serveract.Registry, framework: str, django_urls: None
 ) -> None:
     build = FRAMEWORKS[framework]
-    plain = scenario(webtest.TestApp(build()), framework, lambda: None)
-
-    actions = serveract.Registry()
-    actions.action(ping)
-    client = webtest.TestApp(serveract.ServerActions(build(), actions))
+    plain = scenario(webtest.TestApp(validator(build())), framework, lambda: None)
+    reg.action(ping)
+    client = wrapped(build(), reg)
     calls: list[Any] = []
 
     def call_actions() -> None:
@@ -441,8 +443,7 @@ def test_wrapped_app_answers_like_the_plain_app(
         form = client.post("/page", {"$action": "ping", "text": "form"})
         assert "<p>ping: pong form</p>" in form.text
 
-    wrapped = scenario(client, framework, call_actions)
-    assert wrapped == plain
+    assert scenario(client, framework, call_actions) == plain
     assert calls == ["pong hi"] * len(plain)
     # The answers are real, not two identical failures.
     bodies = [body for _, _, body in plain]
@@ -460,11 +461,10 @@ def test_wrapped_app_answers_like_the_plain_app(
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_forms_files_and_bodies_reach_the_app_intact(
-    framework: str, django_urls: None
+    reg: serveract.Registry, framework: str, django_urls: None
 ) -> None:
-    actions = serveract.Registry()
-    actions.action(ping)
-    client = webtest.TestApp(serveract.ServerActions(FRAMEWORKS[framework](), actions))
+    reg.action(ping)
+    client = wrapped(FRAMEWORKS[framework](), reg)
     page = client.get("/page")
     field = '<input type="hidden" name="$action" value="ping">'
     assert field in page.text  # the template did not escape it again
@@ -697,51 +697,3 @@ def test_django_csrf_still_guards_the_apps_own_forms(django_user: None) -> None:
         ).text
         == "visits: 1"
     )
-
-
-# -- the README's recipes are these files ------------------------------------
-
-RECIPE_MARK = re.compile(r"^\.\. recipe: (\S+)\s*$")
-
-
-def readme_recipes(text: str) -> list[tuple[str, str]]:
-    """``(path, code)`` for the first literal block after each
-    ``.. recipe: PATH`` comment."""
-    lines = text.splitlines()
-    found = []
-    for number, line in enumerate(lines):
-        mark = RECIPE_MARK.match(line)
-        if not mark:
-            continue
-        rest = iter(lines[number + 1 :])
-        for line in rest:
-            if line.startswith(".. code-block::") or line.rstrip().endswith("::"):
-                break
-        block: list[str] = []
-        for line in rest:
-            if line.strip() and not line[:1].isspace():
-                break
-            if block or line.strip():
-                block.append(line.rstrip())
-        found.append((mark.group(1), textwrap.dedent("\n".join(block)).strip("\n")))
-    return found
-
-
-def is_excerpt(code: str, text: str) -> bool:
-    """Whether ``code`` is some run of lines of ``text``, dedented."""
-    lines = [line.rstrip() for line in text.splitlines()]
-    size = len(code.splitlines())
-    return any(
-        textwrap.dedent("\n".join(lines[start : start + size])) == code
-        for start in range(len(lines) - size + 1)
-    )
-
-
-def test_readme_recipes_are_the_tested_files() -> None:
-    recipes = readme_recipes((ROOT / "README.rst").read_text(encoding="utf-8"))
-    paths = {path for path, _ in recipes}
-    assert {f"examples/frameworks/recipe_{name}.py" for name in FRAMEWORKS} <= paths
-    for path, code in recipes:
-        assert code, f"no code block after the recipe comment for {path}"
-        text = (ROOT / path).read_text(encoding="utf-8")
-        assert is_excerpt(code, text), f"a README block is not in {path}:\n{code}"

@@ -1,0 +1,323 @@
+"""Request bodies within bounds: ``max_body_size`` before and while reading,
+form fields and uploads counted, uploads spooled to disk and closed, and a
+``Content-Length`` taken at its word, no more and no less."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+import typing
+import warnings
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import pytest
+import webob
+
+import serveract
+from conftest import FORM, Client, EndlessInput, UntouchableInput, multipart
+
+LIMIT = 100_000  # max_body_size here: small, so overflows are fast
+CHUNK = 65536  # what serveract reads at a time from a body of unknown length
+MULTIPART = "multipart/form-data; boundary=b"
+PART = b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n'
+ACTION_PART = b'--b\r\nContent-Disposition: form-data; name="$action"\r\n\r\nping\r\n'
+
+
+@pytest.fixture
+def client(middleware: Callable[..., Client]) -> Client:
+    return middleware(max_body_size=LIMIT)
+
+
+# -- max_body_size ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        pytest.param("application/json", b"[]", id="json"),
+        pytest.param(FORM, b"a=1", id="urlencoded"),
+        pytest.param(MULTIPART, b"--b--", id="multipart"),
+        pytest.param(None, b"", id="no-type"),
+    ],
+)
+def test_a_content_length_over_the_limit_is_413_before_reading(
+    client: Client, pings: list[str], content_type: str | None, body: bytes
+) -> None:
+    stream = UntouchableInput()
+    answer = client.send(
+        body, content_type, action="ping", length=LIMIT + 1, stream=stream, status=413
+    )
+    assert answer.error == {
+        "type": "payload_too_large",
+        "message": f"The request body is larger than {LIMIT} bytes",
+        "data": {"limit": LIMIT},
+    }
+    assert not stream.touched
+    assert pings == [] and client.calls == []
+
+
+@pytest.mark.parametrize("content_type", [FORM, MULTIPART])
+def test_an_oversized_form_call_reads_no_more_than_its_first_bytes(
+    client: Client, pings: list[str], content_type: str
+) -> None:
+    head = ACTION_PART if content_type == MULTIPART else b"%24action=ping&note="
+    stream = EndlessInput(head)
+    answer = client.send(
+        b"", content_type, length=10 * LIMIT, stream=stream, status=413
+    )
+    assert answer.error["type"] == "payload_too_large"
+    assert stream.given <= 8192  # just the look for the $action field
+    assert pings == [] and client.calls == []
+
+
+@pytest.mark.parametrize(
+    ("action", "content_type", "prefix"),
+    [
+        pytest.param("ping", "application/json", b"[", id="header-json"),
+        pytest.param("ping", None, b"", id="header-no-type"),
+        pytest.param("ping", FORM, b"note=", id="header-urlencoded"),
+        pytest.param("ping", MULTIPART, PART, id="header-multipart"),
+        pytest.param("spool", MULTIPART, PART, id="header-multipart-spooled"),
+        pytest.param(None, FORM, b"%24action=ping&note=", id="form"),
+        pytest.param(None, MULTIPART, ACTION_PART + PART, id="form-multipart"),
+    ],
+)
+def test_a_chunked_body_is_counted_while_it_is_read(
+    reg: serveract.Registry,
+    client: Client,
+    pings: list[str],
+    action: str | None,
+    content_type: str | None,
+    prefix: bytes,
+) -> None:
+    @reg.action
+    def spool(request: webob.Request, note: str = "") -> None:
+        pings.append(note)
+
+    stream = EndlessInput(prefix)
+    answer = client.send(
+        b"", content_type, action=action, length="chunked", stream=stream, status=413
+    )
+    assert answer.error["data"] == {"limit": LIMIT}
+    assert LIMIT < stream.given <= LIMIT + CHUNK  # the limit plus one chunk at most
+    assert pings == [] and client.calls == []
+
+
+@pytest.mark.parametrize("length", ["chunked", "exact"])
+def test_a_body_just_under_the_limit_is_accepted(
+    client: Client, pings: list[str], length: str
+) -> None:
+    note = "n" * (LIMIT - 10)
+    body = json.dumps([note]).encode()
+    assert len(body) <= LIMIT
+    client.send(body, "application/json", action="ping", length=length)
+    assert pings == [note]
+
+
+def test_without_content_length_or_a_terminated_input_there_is_no_body(
+    client: Client, pings: list[str]
+) -> None:
+    # PEP 3333: without CONTENT_LENGTH the app must not read to the end.
+    stream = UntouchableInput()
+    answer = client.send(
+        b"", "application/json", action="ping", length=None, stream=stream
+    )
+    assert answer.json == "pong"
+    assert pings == [""]
+    assert not stream.touched
+
+
+# -- Form fields and uploads --------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["multipart", "urlencoded"])
+@pytest.mark.parametrize("how", ["header", "form"])
+def test_thousands_of_form_fields_are_413(
+    reg: serveract.Registry, middleware: Callable[..., Client], form: str, how: str
+) -> None:
+    seen = []
+
+    @reg.action
+    def anything(**fields: str) -> int:
+        seen.append(fields)
+        return len(fields)
+
+    fields = [("$action", "anything")] + [(f"f{i}", "1") for i in range(5000)]
+    if form == "multipart":
+        body, content_type = multipart(fields)
+    else:
+        body, content_type = urlencode(fields).encode(), FORM
+    assert len(body) < LIMIT * 5
+    client = middleware(max_body_size=LIMIT * 5)
+    action = "anything" if how == "header" else None
+    error = client.send(body, content_type, action=action, status=413).error
+    assert error["type"] == "payload_too_large"
+    assert "more than" in error["message"]
+    assert seen == []
+
+
+def test_nearly_a_thousand_form_fields_are_fine(
+    reg: serveract.Registry, client: Client
+) -> None:
+    @reg.action
+    def anything(**fields: str) -> int:
+        return len(fields)
+
+    body, content_type = multipart([(f"f{i}", "1") for i in range(990)])
+    assert client.send(body, content_type, action="anything").json == 990
+
+
+def test_an_upload_is_spooled_to_disk_not_held_in_memory(
+    reg: serveract.Registry, middleware: Callable[..., Client]
+) -> None:
+    size = 3 * 1024 * 1024
+
+    @reg.action
+    def upload(request: webob.Request, document: typing.BinaryIO) -> int:
+        total = 0
+        while chunk := document.read(CHUNK):
+            total += len(chunk)
+        return total
+
+    client = middleware(max_body_size=8 * 1024 * 1024)
+    body, content_type = multipart(
+        [("note", "hi")], [("document", "a.bin", b"z" * size)]
+    )
+    tracemalloc.start()
+    try:
+        answer = client.send(body, content_type, action="upload")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert answer.json == size
+    # Never the whole upload in memory at once (the body is spooled to disk
+    # past 1 MiB, the part written to its own temporary file).
+    assert peak < size
+
+
+@pytest.mark.parametrize("kind", ["header", "form"])
+@pytest.mark.parametrize("outcome", ["ok", "failed", "too large"])
+def test_the_spooled_body_and_its_uploads_are_closed_when_the_call_ends(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    kind: str,
+    outcome: str,
+) -> None:
+    """A multipart body copied for the action (to a temporary file past
+    1 MiB) and its uploads are closed when the call ends, however it ends:
+    no file is left for the garbage collector to find."""
+    size = 2 * 1024 * 1024
+    uploads: list[typing.BinaryIO] = []
+
+    @reg.action
+    def upload(request: webob.Request, document: typing.BinaryIO) -> int:
+        uploads.append(document)
+        assert len(request.body) > size  # the spooled copy, readable meanwhile
+        if outcome == "failed":
+            raise serveract.ActionError("no")
+        return len(document.read())
+
+    client = middleware(max_body_size=size if outcome == "too large" else 4 * size)
+    fields = [("$action", "upload")] if kind == "form" else []
+    body, content_type = multipart(fields, [("document", "a.bin", b"z" * size)])
+    expected = {"ok": 200, "failed": 400, "too large": 413}[outcome]
+    if kind == "form" and outcome == "failed":
+        expected = 200  # the page is rendered with the error
+    action = "upload" if kind == "header" else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        # Nothing of the request is kept: what is left open is collected here.
+        client.send(
+            body, content_type, action=action, length="chunked", status=expected
+        )
+        gc.collect()
+    leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, [str(w.message) for w in leaks]
+    assert all(document.closed for document in uploads)
+    assert len(uploads) == (0 if outcome == "too large" else 1)
+
+
+# -- Content-Length, at its word ----------------------------------------------
+
+TRUNCATED = [
+    pytest.param("application/json", b'["note"]', id="json"),
+    pytest.param(FORM, b"note=hello", id="urlencoded"),
+    pytest.param(*reversed(multipart([("note", "hello")])), id="multipart"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), TRUNCATED)
+@pytest.mark.parametrize("wants_request", [False, True])
+def test_a_body_shorter_than_its_content_length_is_400(
+    reg: serveract.Registry,
+    client: Client,
+    content_type: str,
+    body: bytes,
+    wants_request: bool,
+) -> None:
+    seen = []
+
+    def with_request(request: webob.Request, note: str = "") -> None:
+        seen.append(note)
+
+    def without_request(note: str = "") -> None:
+        seen.append(note)
+
+    reg.action(with_request if wants_request else without_request, name="take")
+    for cut in (len(body) - 7, len(body) // 2, 0):
+        answer = client.send(
+            body[:cut], content_type, action="take", length=len(body), status=400
+        )
+        assert answer.error == {
+            "type": "bad_request",
+            "message": "The request body ended before its Content-Length",
+            "data": None,
+        }
+    assert seen == []
+
+
+@pytest.mark.parametrize("content_type", [FORM, "multipart"])
+def test_a_form_call_shorter_than_its_content_length_is_400(
+    client: Client, pings: list[str], content_type: str
+) -> None:
+    if content_type == "multipart":
+        body, content_type = multipart([("$action", "ping"), ("note", "hello")])
+    else:
+        body = b"%24action=ping&note=hello"
+    for cut in (len(body) - 1, len(body) - 5):
+        answer = client.send(body[:cut], content_type, length=len(body), status=400)
+        assert answer.error["message"] == (
+            "The request body ended before its Content-Length"
+        )
+    assert pings == [] and client.calls == []
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "0x10"])
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data"])
+def test_a_malformed_content_length_is_400(
+    middleware: Callable[..., Client], pings: list[str], length: str, content_type: str
+) -> None:
+    client = middleware(validate=False)  # the validator refuses these itself
+    answer = client.send(b"[]", content_type, action="ping", length=length, status=400)
+    assert "Content-Length" in answer.error["message"]
+    assert pings == [] and client.calls == []
+
+
+@pytest.mark.parametrize("length", ["-1", "abc"])
+def test_a_malformed_content_length_on_a_form_is_left_to_the_app(
+    middleware: Callable[..., Client], pings: list[str], length: str
+) -> None:
+    client = middleware(validate=False)
+    answer = client.send(b"", FORM, length=length)
+    assert answer.headers["X-From"] == "the app"
+    assert pings == []
+
+
+def test_a_body_longer_than_its_content_length_is_cut_there(
+    client: Client, pings: list[str]
+) -> None:
+    body = b'["first"]["second"]'
+    client.send(body, "application/json", action="ping", length=9)
+    assert pings == ["first"]

@@ -1,0 +1,144 @@
+"""An action that fails unexpectedly: a generic 500 with an error id, the
+traceback in the ``serveract`` log under the same id, nothing of the
+exception sent to the client unless ``debug=True``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import serveract
+from conftest import FORM, Client
+
+SECRET_TEXT = "password=hunter2 at db.internal"
+
+
+@pytest.fixture
+def explode(reg: serveract.Registry) -> None:
+    """Registers ``explode(x=0)``, which raises with :data:`SECRET_TEXT`."""
+
+    @reg.action
+    def explode(x: int = 0) -> None:
+        raise RuntimeError(SECRET_TEXT)
+
+
+def logged_error_id(caplog: pytest.LogCaptureFixture) -> str:
+    """The one error the ``serveract`` logger recorded: its traceback is the
+    exception's; returns the message, which holds the error id."""
+    records = [r for r in caplog.records if r.name == "serveract"]
+    assert len(records) == 1
+    [record] = records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+    assert SECRET_TEXT in caplog.text  # the traceback, for the operator
+    assert "Traceback" in caplog.text
+    return record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(b"[1]", "application/json", id="json"),
+        pytest.param(b"x=1", FORM, id="form-body"),
+    ],
+)
+def test_a_crash_is_a_generic_500_with_an_error_id_also_in_the_log(
+    middleware: Callable[..., Client],
+    explode: None,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        answer = middleware().send(body, content_type, action="explode", status=500)
+    error = answer.error
+    error_id = error["data"]["error_id"]
+    assert len(error_id) >= 8 and error_id.isalnum()
+    assert error == {
+        "type": "internal_error",
+        "message": f"The action failed unexpectedly (error id {error_id})",
+        "data": {"error_id": error_id},
+    }
+    for leak in ("hunter2", "RuntimeError", "Traceback", "explode", __file__):
+        assert leak not in answer.text
+    assert error_id in logged_error_id(caplog)
+
+
+def test_a_crash_in_a_form_without_javascript_shows_only_the_generic_message(
+    middleware: Callable[..., Client], explode: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = middleware()
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        client.form([("$action", "explode")])  # the page shows the failure
+    outcome = client.calls[0].result
+    assert outcome is not None and not outcome.ok
+    assert outcome.error.status == 500
+    error_id = outcome.error.data["error_id"]
+    assert outcome.error.message == (
+        f"The action failed unexpectedly (error id {error_id})"
+    )
+    assert "hunter2" not in repr(outcome)
+    assert error_id in logged_error_id(caplog)
+
+
+def test_debug_sends_the_exception_and_its_traceback(
+    middleware: Callable[..., Client], explode: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        error = middleware(debug=True).call("explode", status=500).error
+    error_id = error["data"]["error_id"]
+    assert error["message"] == f"RuntimeError: {SECRET_TEXT} (error id {error_id})"
+    assert "Traceback" in error["data"]["traceback"]
+    assert SECRET_TEXT in error["data"]["traceback"]
+    assert error_id in logged_error_id(caplog)
+
+
+def test_each_crash_gets_its_own_error_id(
+    middleware: Callable[..., Client], explode: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = middleware()
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        ids = {
+            client.call("explode", status=500).error["data"]["error_id"]
+            for _ in range(5)
+        }
+    assert len(ids) == 5
+    assert all(any(i in r.getMessage() for r in caplog.records) for i in ids)
+
+
+def test_a_return_value_json_cannot_encode_is_a_generic_logged_500(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Secretive:
+        def __repr__(self) -> str:
+            return SECRET_TEXT
+
+    @reg.action
+    def leak() -> Any:
+        return Secretive()
+
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        answer = middleware().call("leak", status=500)
+    error_id = answer.error["data"]["error_id"]
+    assert answer.error["type"] == "internal_error"
+    assert "hunter2" not in answer.text
+    assert any(error_id in r.getMessage() for r in caplog.records)
+    assert "cannot be encoded as JSON" in caplog.text
+    assert "is not JSON serializable" in caplog.text
+
+
+def test_nan_is_no_json_so_returning_it_is_a_500(
+    reg: serveract.Registry, middleware: Callable[..., Client]
+) -> None:
+    @reg.action
+    def ratio() -> float:
+        return float("nan")
+
+    error = middleware().call("ratio", status=500).error
+    assert error["type"] == "internal_error"

@@ -1,0 +1,254 @@
+"""Values the server binds into a form (``hidden_field(name, **bound)``):
+signed with the secret and the action's name, typed as JSON, never
+overridden by the client, refused with 400 when forged, and accepted by any
+process that shares the secret, across key rotation."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+import serveract
+from conftest import FORM, Client, Response, multipart
+
+
+def register_todos(reg: serveract.Registry) -> list[dict[str, Any]]:
+    """``delete_todo`` and ``archive_todo`` on ``reg``; the calls they get."""
+    seen: list[dict[str, Any]] = []
+
+    @reg.action
+    def delete_todo(todo_id: int, owner: str, note: str = "") -> str:
+        seen.append({"todo_id": todo_id, "owner": owner, "note": note})
+        return "deleted"
+
+    @reg.action
+    def archive_todo(todo_id: int, owner: str) -> str:
+        seen.append({"archived": todo_id})
+        return "archived"
+
+    return seen
+
+
+@pytest.fixture
+def todos(reg: serveract.Registry) -> list[dict[str, Any]]:
+    return register_todos(reg)
+
+
+def token_of(markup: str) -> str:
+    """The signed value in a ``hidden_field`` markup."""
+    start = markup.index('name="$bound" value="') + len('name="$bound" value="')
+    return markup[start : markup.index('"', start)]
+
+
+def signed(client: Client, name: str = "delete_todo", **bound: Any) -> str:
+    """The token ``client``'s middleware signs for ``name`` and ``bound``."""
+    return token_of(str(client.actions.hidden_field(name, **bound)))
+
+
+def post_bound(
+    client: Client,
+    name: str,
+    token: str | None,
+    extra: Iterable[tuple[str, str]] = (),
+    how: str = "form",
+    status: int | str = "*",
+) -> Response:
+    """Submit the form: with no JavaScript (``form``), or as a header call
+    with the form's fields (``header-urlencoded``, ``header-multipart``)."""
+    fields = [("$action", name)]
+    if token is not None:
+        fields.append(("$bound", token))
+    fields += list(extra)
+    if how == "form":
+        return client.form(fields, status=status)
+    if how == "header-urlencoded":
+        body, content_type = urlencode(fields).encode(), FORM
+    else:
+        body, content_type = multipart(fields)
+    return client.send(body, content_type, action=name, status=status)
+
+
+HOW = ["form", "header-urlencoded", "header-multipart"]
+
+
+# -- Binding ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_bound_values_arrive_with_their_json_types_and_cannot_be_overridden(
+    middleware, todos, how
+):
+    client = middleware(secret="s3cret")
+    markup = str(client.actions.hidden_field("delete_todo", todo_id=7, owner="ann"))
+    assert markup.startswith('<input type="hidden" name="$action" value="delete_todo">')
+    overrides = [("todo_id", "999"), ("owner", "mallory"), ("note", "bye")]
+    post_bound(client, "delete_todo", token_of(markup), overrides, how, status=200)
+    assert todos == [{"todo_id": 7, "owner": "ann", "note": "bye"}]
+    if how == "form":  # the page shows the fields the user typed, only them
+        outcome = client.calls[-1].result
+        assert outcome is not None and outcome.ok
+        assert "$bound" not in outcome.form and "$action" not in outcome.form
+
+
+def test_bound_values_of_every_json_type_round_trip(reg, middleware):
+    seen = []
+
+    @reg.action
+    def keep(**values: Any) -> None:
+        seen.append(values)
+
+    client = middleware(secret="k")
+    values = {"n": 1, "f": 1.5, "s": "é<>\"'&", "b": False, "z": None, "l": [1, "a"]}
+    values["d"] = {"k": [True]}
+    markup = str(client.actions.hidden_field("keep", **values))
+    assert "<>" not in markup.split('name="$bound"')[1]  # escaped into the attribute
+    post_bound(client, "keep", token_of(markup), status=200)
+    assert seen == [values]
+
+
+def test_declared_bound_parameters_come_only_from_a_signed_form(reg, middleware):
+    @reg.action(bound=["item_id"])
+    def archive(item_id: int, reason: str = "") -> list[Any]:
+        return [item_id, reason]
+
+    client = middleware(secret="s3cret")
+    token = signed(client, "archive", item_id=7)
+    fields = [("reason", "old")]
+    form = post_bound(client, "archive", token, fields, status=200)
+    assert form.json["result"]["value"] == [7, "old"]
+    header = post_bound(client, "archive", token, fields, "header-urlencoded", 200)
+    assert header.json == [7, "old"]
+    # Without the signed field the client cannot choose item_id at all.
+    for response in (
+        client.form([("$action", "archive"), ("item_id", "8")], status=400),
+        client.call("archive", {"item_id": 8}, status=400),
+        client.call("archive", [8], status=400),
+    ):
+        assert response.error["type"] == "bad_request"
+        assert (
+            "item_id only from a form the server signed" in (response.error["message"])
+        )
+    with pytest.raises(TypeError, match="item_id"):
+        client.actions.hidden_field("archive")
+    with pytest.raises(ValueError, match="bound names no parameter"):
+        reg.action(lambda x: x, name="bad", bound=["y"])
+
+
+# -- Forged tokens ------------------------------------------------------------
+
+
+def tampered_tokens(token: str, foreign: str, other_action: str) -> dict[str, str]:
+    payload, _, signature = token.partition(".")
+    forged = base64.urlsafe_b64encode(b'{"todo_id":999,"owner":"ann"}').rstrip(b"=")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    last = "A" if payload[-1] != "A" else "B"
+    return {
+        "payload": forged.decode() + "." + signature,
+        "payload-byte": payload[:-1] + last + "." + signature,
+        "signature": payload + "." + flipped,
+        "truncated": payload + "." + signature[:-4],
+        "no-signature": payload + ".",
+        "no-dot": payload,
+        "empty": "",
+        "garbage": "!!!.???",
+        "non-ascii": payload + "." + signature + "é",
+        "foreign-secret": foreign,
+        "other-action": other_action,
+    }
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "payload",
+        "payload-byte",
+        "signature",
+        "truncated",
+        "no-signature",
+        "no-dot",
+        "empty",
+        "garbage",
+        "non-ascii",
+        "foreign-secret",
+        "other-action",
+    ],
+)
+@pytest.mark.parametrize("how", ["form", "header-multipart"])
+def test_a_forged_token_is_400_and_reaches_nothing(reg, middleware, todos, kind, how):
+    client = middleware(secret="s3cret")
+    foreign = Client(reg, secret="another secret")
+    bad = tampered_tokens(
+        signed(client, todo_id=7, owner="ann"),
+        signed(foreign, todo_id=7, owner="ann"),
+        signed(client, "archive_todo", todo_id=7, owner="ann"),
+    )[kind]
+    answer = post_bound(client, "delete_todo", bad, [("note", "x")], how, status=400)
+    assert answer.error == {
+        "type": "bad_request",
+        "message": "The bound values of this form are not signed for 'delete_todo'",
+        "data": None,
+    }
+    assert todos == [] and client.calls == []
+
+
+# -- Secrets ------------------------------------------------------------------
+
+
+def test_binding_values_needs_a_secret_naming_the_action_does_not(
+    reg, middleware, todos
+):
+    client = middleware()  # no secret, none in the environment either
+    assert "$bound" not in str(client.actions.hidden_field("delete_todo"))
+    with pytest.raises(RuntimeError, match="SERVERACT_SECRET"):
+        client.actions.hidden_field("delete_todo", todo_id=1)
+    with pytest.raises(KeyError):
+        client.actions.hidden_field("no_such_action", todo_id=1)
+    with pytest.raises(ValueError, match="empty"):
+        serveract.ServerActions(lambda e, s: [], reg, secret="")
+    # And a token sent to a site without a secret is refused, not trusted.
+    token = signed(Client(reg, secret="s"), todo_id=1, owner="a")
+    post_bound(client, "delete_todo", token, status=400)
+    assert todos == []
+
+
+def test_the_secret_can_come_from_the_environment(reg, todos, monkeypatch):
+    monkeypatch.setenv("SERVERACT_SECRET", "from the environment")
+    token = signed(Client(reg), todo_id=3, owner="bo")
+    monkeypatch.delenv("SERVERACT_SECRET")
+    # Another process configured explicitly with the same key.
+    same_key = Client(reg, secret="from the environment")
+    post_bound(same_key, "delete_todo", token, status=200)
+    assert todos == [{"todo_id": 3, "owner": "bo", "note": ""}]
+    wrong = Client(reg, secret=b"something else")
+    post_bound(wrong, "delete_todo", token, status=400)
+
+
+def test_processes_sharing_a_secret_accept_each_others_forms(reg, todos):
+    # Two processes: separate registries with the same action, one secret.
+    other = serveract.Registry()
+    seen_by_other = register_todos(other)
+    first, second = Client(reg, secret=b"shared"), Client(other, secret="shared")
+    post_bound(second, "delete_todo", signed(first, todo_id=1, owner="a"), status=200)
+    post_bound(first, "delete_todo", signed(second, todo_id=2, owner="b"), status=200)
+    assert seen_by_other == [{"todo_id": 1, "owner": "a", "note": ""}]
+    assert todos == [{"todo_id": 2, "owner": "b", "note": ""}]
+
+
+def test_key_rotation_signs_with_the_new_key_and_still_verifies_the_old(reg, todos):
+    old = Client(reg, secret="old key")
+    rotated = Client(reg, secret=["new key", "old key"])
+    new_only = Client(reg, secret=["new key"])
+    from_old = signed(old, todo_id=1, owner="a")
+    from_rotated = signed(rotated, todo_id=2, owner="b")
+    post_bound(rotated, "delete_todo", from_old, status=200)
+    post_bound(rotated, "delete_todo", from_rotated, status=200)
+    # Signed with the new key: verified where the new key is, not by the old.
+    post_bound(new_only, "delete_todo", from_rotated, status=200)
+    post_bound(old, "delete_todo", from_rotated, status=400)
+    # Once the old key is dropped, its forms stop working.
+    post_bound(new_only, "delete_todo", from_old, status=400)
+    assert [seen["todo_id"] for seen in todos] == [1, 2, 2]
