@@ -37,12 +37,13 @@ import schemathesis
 import typed_actions
 import webob
 import webtest
-from browser_support import RequestLog, chromium, load_demo, serve
+from browser_support import RequestLog, chromium, load_demo
 from framework_support import subprocess_env
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 import serveract
+from conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -737,6 +738,8 @@ def test_each_edge_value_is_accepted_exactly_when_it_validates(
         HealthCheck.too_slow,
         HealthCheck.filter_too_much,
         HealthCheck.data_too_large,
+        # conftest's autouse fixture only clears SERVERACT_SECRET: no state.
+        HealthCheck.function_scoped_fixture,
     ],
 )
 @given(data=st.data())
@@ -1078,7 +1081,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     assert sorted(op.path for op in operations) == sorted(
         ACTION_PATH + name for name in demo.registry
     )
-    with serve(demo.app) as url:
+    with serving(demo.app) as url:
         for operation in operations:
             fuzz(operation, GenerationMode.POSITIVE, url, conformance)
             # Objects the schema refuses must be refused (4xx), never run.
@@ -1266,7 +1269,7 @@ def test_in_a_browser_actions_name_calls_the_action_with_a_path_call(
     browser: Any, demo: ModuleType
 ) -> None:
     log = RequestLog(demo.app)
-    with serve(log) as url:
+    with serving(log) as url:
         page = browser.new_page()
         try:
             page.goto(url + "/")
@@ -1289,7 +1292,7 @@ def test_in_a_browser_actions_name_calls_the_action_with_a_path_call(
 
 def test_in_a_browser_a_mounted_app_is_called_under_its_mount(browser: Any) -> None:
     log = RequestLog(mount("/mounted", typed_actions.app))
-    with serve(log) as url:
+    with serving(log) as url:
         page = browser.new_page()
         try:
             page.goto(url + "/mounted/")
@@ -1319,7 +1322,7 @@ def test_an_upload_is_typed_exactly_when_the_client_sends_it(
     # The declarations promise nothing the client cannot do: tsc accepts a
     # Blob for a file parameter only if actions.NAME sends it as a file.
     typed = tsc(declarations["typed"], TYPESCRIPT / "typed_upload_call.ts")
-    with serve(typed_actions.app) as url:
+    with serving(typed_actions.app) as url:
         page = browser.new_page()
         try:
             page.goto(url + "/")
