@@ -1,0 +1,2 @@
+// Wrong: the title is required.
+serveract.actions.add_todo({});

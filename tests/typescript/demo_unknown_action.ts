@@ -1,0 +1,2 @@
+// Wrong: the demo has no such action.
+serveract.actions.drop_everything({});

@@ -1,0 +1,2 @@
+// Wrong: the title is text, not a number.
+serveract.actions.add_todo({ title: 42 });

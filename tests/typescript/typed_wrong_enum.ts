@@ -1,0 +1,2 @@
+// Wrong: a Color is "red", "green" or "blue" (an Enum).
+serveract.actions.color({ value: "purple" });
