@@ -2013,6 +2013,8 @@ class ServerActions:
         finally:
             for file in files:
                 file.close()
+            if files and environ.get("wsgi.input") in files:
+                environ["wsgi.input"] = io.BytesIO()  # the call consumed it
         if head is None:
             return self._answer_value(environ, start, outcome, name or "?")
         if isinstance(outcome.value, redirect):

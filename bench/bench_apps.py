@@ -1,0 +1,320 @@
+"""The bench's work: requests as a server hands them over, and the apps.
+
+Every implementation ends up calling :func:`create_user`, or serving the same
+page or bytes. A framework is imported by the function that builds its app,
+so a process measuring one app loads no other.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import random
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+# The checkout's serveract.py, or BENCH_SERVERACT_DIR's (children inherit it).
+SERVERACT_DIR = Path(os.environ.get("BENCH_SERVERACT_DIR") or Path(__file__).parents[1])
+if not (SERVERACT_DIR / "serveract.py").is_file():
+    sys.exit(f"bench: no serveract.py in {SERVERACT_DIR}")
+sys.path.insert(0, str(SERVERACT_DIR))
+
+import serveract  # noqa: E402
+
+Environ = dict[str, Any]
+WSGIApp = Callable[[Environ, Any], Iterable[bytes]]
+MAX_BODY = 1 << 20  # serveract's default max_body_size, kept by every app
+SECRET = "bench-secret-not-for-production"
+
+
+# ---------------------------------------------------------------- the work
+
+
+def create_user(name: str, email: str, age: int) -> dict[str, object]:
+    """The function every implementation ends up calling."""
+    return {"id": 1000 + age, "name": name, "email": email.lower(), "age": age}
+
+
+USER = create_user("Ada Lovelace", "Ada@Example.com", 36)
+
+
+def user_args(data: object) -> tuple[str, str, int] | None:
+    """The hand-written check: exactly these three fields with these types."""
+    if type(data) is not dict or len(data) != 3:
+        return None
+    name, email, age = data.get("name"), data.get("email"), data.get("age")
+    if isinstance(name, str) and isinstance(email, str) and type(age) is int:
+        return name, email, age
+    return None
+
+
+def signup_page(value: dict[str, object] | None, error: object) -> bytes:
+    """The page both form implementations render after the call."""
+    if value is not None:
+        shown = (html.escape(str(value[k])) for k in ("name", "email", "id", "age"))
+        outcome = "<p>Welcome, {} &lt;{}&gt; (#{}, {})</p>".format(*shown)
+    else:
+        outcome = f'<p class="error">{html.escape(str(error))}</p>' if error else ""
+    return (
+        f"<!doctype html><title>Sign up</title>{outcome}<form method=post>"
+        '<input type=hidden name="$action" value=create_user><input name=name>'
+        "<input name=email><input name=age type=number><button>Sign up</button>"
+        "</form>"
+    ).encode()
+
+
+# ---------------------------------------------------------------- requests
+
+BASE_ENVIRON: Environ = {
+    "SCRIPT_NAME": "",
+    "QUERY_STRING": "",
+    "SERVER_NAME": "127.0.0.1",
+    "SERVER_PORT": "8080",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "REMOTE_ADDR": "127.0.0.1",
+    "REMOTE_PORT": "50123",
+    "HTTP_HOST": "127.0.0.1:8080",
+    "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) bench/1.0",
+    "HTTP_ACCEPT_ENCODING": "gzip, deflate, br",
+    "HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.9",
+    "HTTP_CONNECTION": "keep-alive",
+    "wsgi.version": (1, 0),
+    "wsgi.url_scheme": "http",
+    "wsgi.errors": sys.stderr,
+    "wsgi.multithread": True,
+    "wsgi.multiprocess": False,
+    "wsgi.run_once": False,
+    "wsgi.input_terminated": True,
+}
+
+
+def request(
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    stream: Callable[[bytes], Any] = io.BytesIO,
+) -> Callable[[], Environ]:
+    """A factory of fresh environs for one request, each with its own input."""
+    template = dict(BASE_ENVIRON, REQUEST_METHOD=method, PATH_INFO=path)
+    if method != "GET":
+        template["CONTENT_LENGTH"] = str(len(body))
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        plain = key in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        template[key if plain else f"HTTP_{key}"] = value
+
+    def make() -> Environ:
+        environ = template.copy()
+        environ["wsgi.input"] = stream(body)
+        return environ
+
+    return make
+
+
+def copying(body: bytes) -> Any:
+    """An input that copies on read, like waitress's body file (reading all
+    of a BytesIO hands back ``body`` itself)."""
+    return io.BufferedReader(io.BytesIO(body))
+
+
+class Unreadable(io.RawIOBase):
+    """A ``wsgi.input`` that fails the request if anything reads it."""
+
+    def __init__(self, body: bytes = b"") -> None:
+        super().__init__()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise AssertionError("wsgi.input was read")
+
+
+def multipart(fields: list[tuple[str, Any]], boundary: str = "b") -> tuple[str, bytes]:
+    """``fields`` as multipart/form-data; a (filename, bytes) value is a file."""
+    parts = []
+    for name, value in fields:
+        head = f'Content-Disposition: form-data; name="{name}"'
+        if isinstance(value, tuple):
+            head += f'; filename="{value[0]}"\r\nContent-Type: application/octet-stream'
+            value = value[1]
+        else:
+            value = value.encode()
+        parts.append(f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+# What a browser's fetch() or form POST to its own origin sends.
+SAME_ORIGIN = {"Origin": "http://127.0.0.1:8080", "Sec-Fetch-Site": "same-origin"}
+JSON_BODY = b'{"name": "Ada Lovelace", "email": "Ada@Example.com", "age": 36}'
+JSON_CALL_HEADERS = {
+    **SAME_ORIGIN,
+    "Sec-Fetch-Mode": "cors",
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+}
+JSON_HEADERS = {**JSON_CALL_HEADERS, "Serveract-Action": "create_user"}
+TOO_LARGE_HEADERS = {**JSON_HEADERS, "Content-Length": str(8 * MAX_BODY)}
+FORM_HEADERS = {
+    **SAME_ORIGIN,
+    "Sec-Fetch-Mode": "navigate",
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Accept": "text/html",
+}
+FIELDS = {"name": "Ada Lovelace", "email": "Ada@Example.com", "age": "36"}
+FORM_CALL_BODY = urlencode({"$action": "create_user", **FIELDS}).encode()
+PLAIN_FORM_BODY = urlencode({**FIELDS, "note": "no action here"}).encode()
+UPLOAD = ("data.bin", random.Random(6).randbytes(2 << 20))
+UPLOAD_TYPE, UPLOAD_BODY = multipart(
+    [("title", "holiday"), ("upload", UPLOAD)], "----benchboundary7MA4YWxkTrZu0gW"
+)
+UPLOAD_HEADERS = {**FORM_HEADERS, "Content-Type": UPLOAD_TYPE}
+GET_HEADERS = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+# ---------------------------------------------------------------- apps
+
+
+def respond(start_response: Any, status: str, kind: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def raw_create_user(environ: Environ, start_response: Any) -> list[bytes]:
+    """Hand-written WSGI: read, json.loads, check, call, json.dumps."""
+    status = "200 OK"
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if environ["REQUEST_METHOD"] != "POST":
+            status = "405 Method Not Allowed"
+        elif length > MAX_BODY:
+            status = "413 Content Too Large"
+        elif (
+            args := user_args(json.loads(environ["wsgi.input"].read(length)))
+        ) is None:
+            status = "422 Unprocessable Content"
+    except ValueError:
+        status = "400 Bad Request"
+    if status != "200 OK":
+        body = b'{"error": "%s"}' % status.encode()
+        return respond(start_response, status, "application/json", body)
+    body = json.dumps(create_user(*args)).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]
+
+
+def falcon_app() -> WSGIApp:
+    import falcon
+
+    class Users:
+        def on_post(self, req: Any, resp: Any) -> None:
+            args = user_args(req.get_media())
+            if args is None:
+                raise falcon.HTTPUnprocessableEntity()
+            resp.media = create_user(*args)
+            resp.cache_control = ["no-store"]
+
+    app = falcon.App()
+    app.add_route("/create_user", Users())
+    return app
+
+
+def flask_app() -> WSGIApp:
+    import flask
+
+    app = flask.Flask("bench_flask_json")
+
+    @app.post("/create_user")
+    def flask_create_user() -> Any:
+        args = user_args(flask.request.get_json())
+        if args is None:
+            flask.abort(422)
+        resp = flask.jsonify(create_user(*args))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    return app
+
+
+def flask_hello() -> WSGIApp:
+    import flask
+
+    app = flask.Flask("bench_flask_hello")
+    app.get("/")(lambda: "Hello, world!")
+    return app
+
+
+def not_found(environ: Environ, start_response: Any) -> list[bytes]:
+    return respond(start_response, "404 Not Found", "text/plain", b"not found\n")
+
+
+def hello_app(environ: Environ, start_response: Any) -> list[bytes]:
+    return respond(start_response, "200 OK", "text/plain", b"Hello, world!\n")
+
+
+def echo_app(environ: Environ, start_response: Any) -> list[bytes]:
+    """Answers with the request body it read."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    return respond(start_response, "200 OK", "application/octet-stream", body)
+
+
+def upload(environ: Environ, start_response: Any) -> list[bytes]:
+    """Reads the whole body; says whether it got the bytes sent, unchanged."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    answer = b"identical" if body == UPLOAD_BODY else b"DIFFERENT"
+    return respond(start_response, "200 OK", "text/plain", answer)
+
+
+def signup_app(environ: Environ, start_response: Any) -> list[bytes]:
+    """The page serveract re-renders, as a GET, after a no-JS form call."""
+    if environ["REQUEST_METHOD"] != "GET":
+        return respond(start_response, "200 OK", "text/plain", b"not a GET")
+    outcome = serveract.result(environ)
+    page = (
+        signup_page(outcome.value, outcome.error)
+        if outcome
+        else signup_page(None, None)
+    )
+    return respond(start_response, "200 OK", "text/html; charset=utf-8", page)
+
+
+def raw_signup(environ: Environ, start_response: Any) -> list[bytes]:
+    """Hand-written form handler: parse_qsl, int(), call, render."""
+    value = error = None
+    if environ["REQUEST_METHOD"] == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_BODY:
+            return respond(start_response, "413 Content Too Large", "text/plain", b"")
+        body = environ["wsgi.input"].read(length).decode("latin-1")
+        fields = dict(parse_qsl(body, keep_blank_values=True))
+        if fields.get("$action") == "create_user":
+            try:
+                value = create_user(fields["name"], fields["email"], int(fields["age"]))
+            except (KeyError, ValueError) as exc:
+                error = exc
+    page = signup_page(value, error)
+    return respond(start_response, "200 OK", "text/html; charset=utf-8", page)
+
+
+class Forward:
+    """The least any middleware costs: a ``__call__`` that only delegates."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: Any) -> Iterable[bytes]:
+        return self.app(environ, start_response)
