@@ -222,6 +222,36 @@ def test_terminating_the_monitor_alone_stops_its_worker(
         assert not is_listening(port)
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param("from serveract import no_such_name\n", id="import-error"),
+        pytest.param("def version(:\n", id="syntax-error"),
+    ],
+)
+def test_a_module_that_failed_its_first_import_is_served_once_fixed(
+    tmp_path: Path, port: int, broken: str
+) -> None:
+    (tmp_path / "mod.py").write_text(broken)
+    output = tmp_path / "output.log"
+    with reloading(tmp_path, port) as process:
+        # hupper's words once the worker has exited and the monitor waits.
+        wait_until(
+            output.read_text,
+            done=lambda text: "Waiting for a file to change" in text,
+            output=output,
+        )
+        fixed = wait_until(
+            lambda: call(port, "version"),
+            done=lambda v: v == "fixed",
+            output=output,
+            nudge=lambda: write_app(tmp_path, "fixed"),
+        )
+        assert fixed == "fixed"
+        press_ctrl_c(process)
+        assert group_is_gone(process), "a worker outlived its monitor"
+
+
 # -- Without hupper -----------------------------------------------------------
 
 
