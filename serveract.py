@@ -645,16 +645,17 @@ def _json_upload(value: Any) -> Any:
     raise _Invalid("expected a file upload (send a multipart form)")
 
 
-_DECIMAL = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+_DECIMAL = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?"
 _UUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-_SECONDS = r":[0-9]{2}(\.[0-9]{3}|\.[0-9]{6})?"
-_OFFSET = r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+_SECONDS = r":[0-5][0-9](\.[0-9]{3}|\.[0-9]{6})?"
+_CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9]"
+_OFFSET = f"([Zz]|[+-]{_CLOCK})"
 #: RFC 3339, for JSON: seconds and an offset are required.
-_TIME = "[0-9]{2}:[0-9]{2}" + _SECONDS + _OFFSET
+_TIME = _CLOCK + _SECONDS + _OFFSET
 _DATETIME = _DATE + "[Tt]" + _TIME
 #: What HTML date and time inputs send: seconds and offset optional.
-_FORM_TIME = f"[0-9]{{2}}:[0-9]{{2}}({_SECONDS})?{_OFFSET}?"
+_FORM_TIME = f"{_CLOCK}({_SECONDS})?{_OFFSET}?"
 _FORM_DATETIME = _DATE + "[Tt ]" + _FORM_TIME
 
 
@@ -764,6 +765,7 @@ _SCALARS: dict[Any, _Type] = {
         blank=True,
     ),
 }
+_SCALARS[decimal.Decimal].ts = "number | string"
 _ANY = _Type(_identity, _identity, {}, "unknown", "any value", blank=True)
 _UPLOAD = _Type(
     _json_upload,
@@ -1353,6 +1355,8 @@ def _return_type(hint: Any) -> _Type:
         )
     if hint is None or hint is type(None):
         return _NULL
+    if hint is decimal.Decimal:  # sent as a number or text, answered as text
+        return dataclasses.replace(_SCALARS[hint], ts="string")
     if isinstance(hint, type) and issubclass(hint, webob.Response):
         return _ANY
     try:
@@ -2003,7 +2007,7 @@ class ServerActions:
             start = stream.tell() if stream.seekable() else None
         except (AttributeError, OSError, ValueError):
             start = None
-        head = stream.read(want)
+        head: bytes = stream.read(want)
         while len(head) < want:  # a short read: the server returned part of it
             more = stream.read(want - len(head))
             if not more:
@@ -2021,10 +2025,7 @@ class ServerActions:
         if media == "application/x-www-form-urlencoded":
             if head.startswith(self._form_markers):  # first, as hidden_field has it
                 return True
-            for marker in self._form_markers_after:
-                if marker in head:
-                    return True
-            return False
+            return any(marker in head for marker in self._form_markers_after)
         if self._part_name not in head:  # most uploads: one scan, no parsing
             return False
         try:
@@ -2748,6 +2749,8 @@ _ERROR_STATUSES = (400, 403, 404, 413, 415, 422, 429, 500, 503)
 
 
 def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]:
+    if actions.action_path is None:
+        raise ValueError("OpenAPI describes path calls: action_path is None")
     components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     prefix = "#/components/schemas/"
     error = {"application/json": {"schema": {"$ref": prefix + "Error"}}}
@@ -2785,7 +2788,7 @@ def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]
                 },
             },
         }
-        path = (actions.action_path or "/_serveract/") + quote(name, safe="")
+        path = f"{actions.action_path}{quote(name, safe='')}"
         paths[path] = {"post": operation}
     return {
         "openapi": "3.1.0",
@@ -2829,10 +2832,14 @@ def _typescript(actions: ServerActions) -> str:
     methods = []
     used: set[str] = set()
     for name, action in actions._prepared():
-        if action.bound:
-            continue  # only a form the server signed can call it
         assert action.params is not None
         params = [p for p in action.params if not p.request]
+        if action.bound or any(
+            p.type is _UPLOAD and p.default is _EMPTY for p in params
+        ):
+            continue  # only a signed form, or a multipart one, can call it
+        params = [p for p in params if p.type is not _UPLOAD]
+
         fields = "".join(
             f" {_ts_key(p.name)}{'' if p.default is _EMPTY else '?'}: {p.type.ts};"
             for p in params
@@ -3046,6 +3053,20 @@ def _is_loopback(host: str) -> bool:
 _DESCRIPTIONS = ("schema", "openapi", "typescript")
 
 
+def _watch_where_it_failed(error: ImportError | SyntaxError) -> None:
+    """Have hupper watch the files an import failed in: it knows only the
+    modules that imported, so fixing an app whose first start failed would
+    restart nothing."""
+    import traceback
+
+    import hupper
+
+    paths = {frame.filename for frame in traceback.extract_tb(error.__traceback__)}
+    if isinstance(error, SyntaxError) and error.filename:
+        paths.add(error.filename)
+    hupper.get_reloader().watch_files([p for p in paths if os.path.isfile(p)])
+
+
 def _main(argv: list[str] | None = None) -> int:
     """``python -m serveract [--host H] [--port P] [--threads N] [--list]
     [--reload] module:app``, or ``python -m serveract schema|openapi|typescript
@@ -3105,7 +3126,9 @@ def _main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except (ImportError, SyntaxError) as error:
+        if args.reload:
+            _watch_where_it_failed(error)
         return fail(f"cannot import {module_name!r}: {error}")
     try:
         app: Any = functools.reduce(getattr, attribute.split("."), module)
