@@ -27,7 +27,7 @@ TEST = [
     "jinja2>=3",
     "markupsafe>=2",
     "playwright==1.65.2",  # matched to Debian's chromium; never downloads a browser
-    "jsonschema>=4.18",
+    "jsonschema[format-nongpl]>=4.18",  # date-time and friends are checked
     "openapi-spec-validator>=0.7",
     "schemathesis>=4",
     "build>=1",
