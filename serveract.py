@@ -3179,7 +3179,12 @@ def _main(argv: list[str] | None = None) -> int:
         print(actions.typescript(), end="")
         return 0
     if args.command is not None:
-        described = actions.schema() if args.command == "schema" else actions.openapi()
+        try:
+            described = (
+                actions.schema() if args.command == "schema" else actions.openapi()
+            )
+        except ValueError as error:  # path calls are turned off
+            return fail(str(error))
         print(json.dumps(described, indent=2))
         return 0
     if args.list:
