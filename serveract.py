@@ -1461,7 +1461,7 @@ class _Replay:
         head = self._head
         if size is None or size < 0:
             self._head = b""
-            return head + bytes(self._stream.read())
+            return head + bytes(self._stream.read(-1))
         if size <= len(head):
             self._head = head[size:]
             return head[:size]
