@@ -32,7 +32,8 @@ from pyramid.session import SignedCookieSessionFactory
 
 import serveract
 
-# Configures Django for this process (one settings object per process).
+# Puts examples/frameworks on sys.path; configures Django for this process.
+import framework_support  # noqa: F401  # isort: skip
 import recipe_bottle  # isort: skip
 import recipe_django  # isort: skip
 import recipe_flask  # isort: skip
