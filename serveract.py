@@ -1929,6 +1929,8 @@ class ServerActions:
         self._origins = [
             _host_pattern(p, "allowed_origins", False) for p in allowed_origins
         ]
+        # Whether action answers may carry more headers (CORS, the context's).
+        self._adds = bool(self._origins) or context is not None
         self._hosts: list[Callable[[str], Any]] | None = None
         if allowed_hosts is not None:
             self._allow_hosts(allowed_hosts)
@@ -2085,7 +2087,7 @@ class ServerActions:
         """Run one action call, however it arrived: a header or path call
         names its action (``name``); a form call's body does (``head``: its
         first bytes, already read)."""
-        start = self._start(environ, start_response)
+        start = self._start(environ, start_response) if self._adds else start_response
         files: list[IO[bytes]] = []
         try:
             outcome = self._run(environ, name, head, files)
@@ -2175,7 +2177,7 @@ class ServerActions:
         found = self.registry._actions.get(name)
         if found is None:
             raise _Failure(404, f"No action named {name!r}")
-        return found.prepare()
+        return found if found.params is not None else found.prepare()
 
     def _read_multipart(
         self,
@@ -2415,7 +2417,7 @@ class ServerActions:
         CORS headers of an allowed cross origin, and the headers a framework
         context added (first, so that on a re-rendered page the app's own
         cookies, set after the action's, win)."""
-        cors = self._cors_headers(environ) if self._origins else []
+        cors = self._cors_headers(environ)
         if self.context is None and not cors:
             return start_response
         added: list[tuple[str, str]] = []
