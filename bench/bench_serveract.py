@@ -683,12 +683,18 @@ def aligned(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def rst_text(cell: str) -> str:
+    """``cell`` as reST text: a backslash (the "\\n" case) stays visible."""
+    return cell.replace("\\", "\\\\")
+
+
 def list_table(rows: list[tuple[str, ...]]) -> str:
     """``rows`` as a reStructuredText list-table."""
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in rows:
         lines += [
-            f"   {'  ' if i else '* '}- {cell}".rstrip() for i, cell in enumerate(row)
+            f"   {'  ' if i else '* '}- {rst_text(cell)}".rstrip()
+            for i, cell in enumerate(row)
         ]
     return "\n".join(lines) + "\n"
 
