@@ -1984,8 +1984,6 @@ class ServerActions:
             if answer is not None:
                 return answer
         method = environ.get("REQUEST_METHOD")
-        if method == "GET":
-            return self.app(environ, start_response)
         if method == "POST":
             media = environ.get("CONTENT_TYPE", "")
             if media != "application/x-www-form-urlencoded":
@@ -2211,12 +2209,10 @@ class ServerActions:
         kwargs: dict[str, Any],
     ) -> Any:
         """Call the action (inside ``context``); failures become ``_Failure``."""
+        context = self.context(environ) if self.context else contextlib.nullcontext()
         try:
-            if self.context is None:  # no nullcontext: 5 % of a JSON call
+            with context:
                 value = action.run(args, kwargs)
-            else:
-                with self.context(environ):
-                    value = action.run(args, kwargs)
         except redirect as target:
             return target
         except ActionError as error:
@@ -2436,17 +2432,15 @@ class ServerActions:
     def _answer_value(
         self, environ: WSGIEnvironment, start: StartResponse, value: Any, name: str
     ) -> Iterable[bytes]:
-        if type(value) in _PLAIN_JSON:  # hasattr(value, "__html__") costs more
-            pass
-        elif isinstance(value, redirect):
+        if isinstance(value, redirect):
             headers = [("Serveract-Redirect", value.url)]
             if "HTTP_HX_REQUEST" in environ:
                 headers.append(("HX-Redirect", value.url))
             body = _encode_json({"redirect": value.url})
             return _answer(start, "200 OK", body, headers)
-        elif isinstance(value, webob.Response):
+        if isinstance(value, webob.Response):
             return value(environ, _no_store(start))
-        elif hasattr(value, "__html__"):
+        if hasattr(value, "__html__"):
             body = str(value.__html__()).encode()
             return _answer(start, "200 OK", body, (), "text/html; charset=utf-8")
         try:
@@ -2542,8 +2536,6 @@ class ServerActions:
             (name, action.prepare()) for name, action in self.registry._actions.items()
         ]
 
-
-_PLAIN_JSON = frozenset({dict, list, str, int, float, bool, type(None)})
 
 # What a GET re-render must not inherit from the POST: its body and WebOb's
 # caches of it.

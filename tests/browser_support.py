@@ -37,9 +37,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def load_demo() -> ModuleType:
-    """Import ``examples/todo.py`` (not a package) as ``serveract_todo_demo``."""
-    name = "serveract_todo_demo"
+def load_demo(name: str = "serveract_todo_demo") -> ModuleType:
+    """Import ``examples/todo.py`` (not a package) as ``name``, once."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "todo.py")

@@ -7,12 +7,10 @@ front page, another page).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
-from wsgiref.validate import WSGIWarning
 
 import pytest
 import webob
@@ -52,13 +50,6 @@ REFUSED = [
     pytest.param("https://evilapp.example.com", id="listed-as-suffix"),
     pytest.param("null", id="null"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _validator_warnings_are_errors() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", WSGIWarning)
-        yield
 
 
 class Html(str):

@@ -8,32 +8,15 @@ loopback host names call actions.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import webtest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_demo(name: str = "serveract_todo_demo") -> ModuleType:
-    """Import ``examples/todo.py`` (not a package) as ``name``; the browser
-    tests load it under the same name, so both share one module."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "todo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from browser_support import load_demo
 
 todo = load_demo()
 

@@ -31,11 +31,10 @@ import textwrap
 import threading
 import time
 import typing
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.validate import WSGIWarning, validator
+from wsgiref.validate import validator
 
 import pytest
 import waitress.server
@@ -62,18 +61,6 @@ ERROR_TYPES = {
     500: "internal_error",
     503: "unavailable",
 }
-
-
-@pytest.fixture(autouse=True)
-def _validator_warnings_are_errors() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", WSGIWarning)
-        yield
-
-
-@pytest.fixture
-def reg() -> serveract.Registry:
-    return serveract.Registry()
 
 
 # -- Bodies -----------------------------------------------------------------

@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from wsgiref.validate import WSGIWarning
 
 import pytest
 from access_support import FORM, JSON, PASSED, Answer, Counter, Recorder, request
@@ -51,13 +48,6 @@ HOSTS = [
 ]
 
 CALLS = ["header", "path", "form"]
-
-
-@pytest.fixture(autouse=True)
-def _validator_warnings_are_errors() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", WSGIWarning)
-        yield
 
 
 @dataclass

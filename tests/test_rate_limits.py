@@ -17,12 +17,10 @@ import sys
 import threading
 import tracemalloc
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
-from wsgiref.validate import WSGIWarning
 
 import pytest
 from access_support import (
@@ -50,13 +48,6 @@ from framework_support import (
 import serveract
 
 MINUTE = 60.0
-
-
-@pytest.fixture(autouse=True)
-def _validator_warnings_are_errors() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", WSGIWarning)
-        yield
 
 
 @pytest.fixture
