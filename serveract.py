@@ -1886,25 +1886,16 @@ class ServerActions:
             raise TypeError(f"registry must be a serveract.Registry, not {registry!r}")
         if type(max_body_size) is not int or max_body_size < 0:
             raise ValueError(
-                f"max_body_size must be a non-negative int, not {max_body_size!r}"
+                f"max_body_size must be an int >= 0, not {max_body_size!r}"
             )
         if not header or not field or not client_path.startswith("/"):
-            raise ValueError(
-                "header and field must be non-empty, client_path must start with /"
-            )
-        if action_path is not None and not (
-            action_path.startswith("/") and action_path.endswith("/")
-        ):
+            raise ValueError("header and field must not be empty, client_path starts /")
+        if action_path is not None and not (action_path[:1] == action_path[-1:] == "/"):
             raise ValueError("action_path must start and end with /, or be None")
-        for option, value in (
-            ("allowed_origins", allowed_origins),
-            ("allowed_hosts", allowed_hosts),
-        ):
-            if isinstance(value, str):
-                raise TypeError(f"{option} must be a list of hosts, not one string")
-        for option, hook in (("context", context), ("limit_key", limit_key)):
-            if hook is not None and not callable(hook):
-                raise TypeError(f"{option} must be callable with the environ")
+        if isinstance(allowed_origins, str) or isinstance(allowed_hosts, str):
+            raise TypeError("allowed_origins and allowed_hosts are lists, not strings")
+        if not all(callable(hook) for hook in (context, limit_key) if hook is not None):
+            raise TypeError("context and limit_key must be callable with the environ")
         self.app = app
         self.registry = _default_registry if registry is None else registry
         for known in self.registry._actions.values():
@@ -1926,48 +1917,38 @@ class ServerActions:
         self.limiter = MemoryLimiter() if limiter is None else limiter
         self.limit_key = limit_key
         self._header_key = "HTTP_" + header.upper().replace("-", "_")
+        self._paths = tuple(p for p in (client_path, action_path) if p)
         self._origins = [
             _host_pattern(p, "allowed_origins", False) for p in allowed_origins
         ]
-        # Whether action answers may carry more headers (CORS, the context's).
-        self._adds = bool(self._origins) or context is not None
         self._hosts: list[Callable[[str], Any]] | None = None
         if allowed_hosts is not None:
             self._allow_hosts(allowed_hosts)
+        # Whether action answers may carry more headers (CORS, the context's).
+        self._adds = bool(self._origins) or context is not None
         # How a form body's first bytes name an action: the field urlencoded
         # (browsers write $ as %24), or a multipart part header. The two
         # spellings' common ending ("action=") rules most bodies out in one scan.
         raw, quoted = field.encode() + b"=", quote(field, safe="").encode() + b"="
         self._form_markers = (raw, quoted)
         self._form_markers_after = (b"&" + raw, b"&" + quoted)
-        size = 1  # both end with "="
-        while size < min(len(raw), len(quoted)) and raw[-size - 1] == quoted[-size - 1]:
-            size += 1
-        self._form_tail = raw[-size:]
+        self._form_tail = re.findall(rb"[\w.~-]*=$", raw)[0]
         self._part_name = b'name="' + field.encode() + b'"'
-        self._paths = (
-            (client_path,) if action_path is None else (client_path, action_path)
-        )
         if secret is None:
-            secret = os.environ.get("SERVERACT_SECRET") or None
-        if secret is None:
-            secrets_: Sequence[str | bytes] = []
-        elif isinstance(secret, (str, bytes)):
-            secrets_ = [secret]
-        else:
-            secrets_ = list(secret)
-        self._keys = [s.encode() if isinstance(s, str) else bytes(s) for s in secrets_]
+            secret = os.environ.get("SERVERACT_SECRET") or ()
+        keys = [secret] if isinstance(secret, (str, bytes)) else list(secret)
+        self._keys = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
         if not all(self._keys):
             raise ValueError("secret must not be empty")
-        script = _CLIENT_SCRIPT
-        for placeholder, value in (
-            ("HEADER", header),
-            ("FIELD", field),
-            ("CLIENT_PATH", client_path),
-            ("ACTION_PATH", action_path),
-        ):
-            script = script.replace(f'"__SERVERACT_{placeholder}__"', json.dumps(value))
-        self._script = script.encode()
+        config = {
+            "HEADER": header,
+            "FIELD": field,
+            "CLIENT_PATH": client_path,
+            "ACTION_PATH": action_path,
+        }
+        self._script = re.sub(
+            r'"__SERVERACT_(\w+)__"', lambda m: json.dumps(config[m[1]]), _CLIENT_SCRIPT
+        ).encode()
         self._script_etag = '"' + hashlib.sha256(self._script).hexdigest()[:20] + '"'
 
     def _allow_hosts(self, patterns: Iterable[str]) -> None:
@@ -2098,16 +2079,17 @@ class ServerActions:
                 file.close()
             if files and environ.get("wsgi.input") in files:
                 environ["wsgi.input"] = io.BytesIO()  # the call consumed it
+        value = outcome if head is None else outcome.value
+        if isinstance(value, webob.Response):
+            return value(environ, _no_store(start))
         if head is None:
-            return self._answer_value(environ, start, outcome, name or "?")
-        if isinstance(outcome.value, redirect):
-            target = html.escape(outcome.value.url)
-            body = f'<a href="{target}">{target}</a>'.encode()
-            headers = [("Location", outcome.value.url)]
-            status = _status_line(outcome.value.status)
+            return self._answer_value(environ, start, value, name or "?")
+        if isinstance(value, redirect):  # no JavaScript: the browser follows it
+            link = html.escape(value.url)
+            body = f'<a href="{link}">{link}</a>'.encode()
+            headers = [("Location", value.url)]
+            status = _status_line(value.status)
             return _answer(start, status, body, headers, "text/html; charset=utf-8")
-        if isinstance(outcome.value, webob.Response):
-            return outcome.value(environ, _no_store(start))
         return self._render(environ, start, outcome)
 
     def _run(
@@ -2128,9 +2110,9 @@ class ServerActions:
             self._check_origin(environ)
         action = None if name is None else self._lookup(name)
         media = _media_type(environ.get("CONTENT_TYPE", ""))
-        keep = self.context is not None or action is None or bool(action.requests)
         body = payload = fields = None
         if media == "multipart/form-data":
+            keep = self.context is not None or action is None or bool(action.requests)
             fields = self._read_multipart(environ, head or b"", files, keep)
         else:
             body = _read_body(environ, head or b"", self.max_body_size)
@@ -2155,7 +2137,12 @@ class ServerActions:
         if body is not None and (self.context is not None or action.requests):
             _keep_body(environ, io.BytesIO(body), len(body))
         if action.bound and not tokens:  # never from JSON, always signed
-            raise _unbound(action)
+            signed = ", ".join(sorted(action.bound))
+            raise _Failure(
+                400,
+                f"{action.name} takes {signed} only from a form the server signed "
+                "(ServerActions.hidden_field)",
+            )
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
             self._check_limit(action, environ)
@@ -2209,7 +2196,7 @@ class ServerActions:
         kwargs: dict[str, Any],
     ) -> Any:
         """Call the action (inside ``context``); failures become ``_Failure``."""
-        context = self.context(environ) if self.context else contextlib.nullcontext()
+        context = self.context(environ) if self.context else _NO_CONTEXT
         try:
             with context:
                 value = action.run(args, kwargs)
@@ -2418,16 +2405,7 @@ class ServerActions:
             return start_response
         added: list[tuple[str, str]] = []
         environ[_HEADERS_KEY] = added
-
-        def start(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], object]:
-            headers = [*added, *headers, *cors]
-            if exc_info is None:
-                return start_response(status, headers)
-            return start_response(status, headers, exc_info)
-
-        return start
+        return _edit_headers(start_response, lambda headers: [*added, *headers, *cors])
 
     def _answer_value(
         self, environ: WSGIEnvironment, start: StartResponse, value: Any, name: str
@@ -2438,8 +2416,6 @@ class ServerActions:
                 headers.append(("HX-Redirect", value.url))
             body = _encode_json({"redirect": value.url})
             return _answer(start, "200 OK", body, headers)
-        if isinstance(value, webob.Response):
-            return value(environ, _no_store(start))
         if hasattr(value, "__html__"):
             body = str(value.__html__()).encode()
             return _answer(start, "200 OK", body, (), "text/html; charset=utf-8")
@@ -2537,6 +2513,7 @@ class ServerActions:
         ]
 
 
+_NO_CONTEXT = contextlib.nullcontext()
 # What a GET re-render must not inherit from the POST: its body and WebOb's
 # caches of it.
 _POST_ONLY_KEYS = (
@@ -2573,20 +2550,30 @@ def _with_cookies(header: str, set_cookies: list[str]) -> str:
 # -- Answers ----------------------------------------------------------------
 
 
-def _no_store(start_response: StartResponse) -> StartResponse:
-    """For what the action or the app answers (a ``webob.Response``, a page
-    rendered again): it shows one user's outcome, so no cache may keep it."""
-
+def _edit_headers(
+    start_response: StartResponse,
+    edit: Callable[[list[tuple[str, str]]], list[tuple[str, str]]],
+) -> StartResponse:
     def start(
         status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], object]:
-        headers = [h for h in headers if h[0].lower() != "cache-control"]
-        headers.append(("Cache-Control", "no-store"))
         if exc_info is None:
-            return start_response(status, headers)
-        return start_response(status, headers, exc_info)
+            return start_response(status, edit(headers))
+        return start_response(status, edit(headers), exc_info)
 
     return start
+
+
+def _no_store(start_response: StartResponse) -> StartResponse:
+    """For what the action or the app answers (a ``webob.Response``, a page
+    rendered again): it shows one user's outcome, so no cache may keep it."""
+    return _edit_headers(
+        start_response,
+        lambda headers: (
+            [h for h in headers if h[0].lower() != "cache-control"]
+            + [("Cache-Control", "no-store")]
+        ),
+    )
 
 
 def _encode_default(value: Any) -> Any:
@@ -2655,15 +2642,6 @@ def _retry(wait: float, message: str) -> _Failure:
         f"{message}: try again in {seconds} s",
         {"retry_after": seconds},
         headers=[("Retry-After", str(seconds))],
-    )
-
-
-def _unbound(action: _Action) -> _Failure:
-    names = ", ".join(sorted(action.bound))
-    return _Failure(
-        400,
-        f"{action.name} takes {names} only from a form the server signed "
-        "(ServerActions.hidden_field)",
     )
 
 
