@@ -2756,34 +2756,25 @@ def _schema_document(schema: dict[str, Any], returns: bool = False) -> dict[str,
     return document
 
 
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "type": {"type": "string"},
-                "message": {"type": "string"},
-                "data": {},
-            },
-            "required": ["type", "message", "data"],
-        }
-    },
-    "required": ["error"],
-}
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+_STRING = {"type": "string"}
+_ERROR_SCHEMA = _object(error=_object(type=_STRING, message=_STRING, data={}))
+_REDIRECT_SCHEMA = _object(redirect=_STRING)
 _ERROR_STATUSES = (400, 403, 404, 413, 415, 422, 429, 500, 503)
 
 
 def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]:
     if actions.action_path is None:
         raise ValueError("OpenAPI describes path calls: action_path is None")
-    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     prefix = "#/components/schemas/"
+    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     error = {"application/json": {"schema": {"$ref": prefix + "Error"}}}
-    redirect_schema = {
-        "type": "object",
-        "properties": {"redirect": {"type": "string"}},
-        "required": ["redirect"],
+    failures = {
+        str(status): {"description": _ERROR_TYPES[status], "content": error}
+        for status in _ERROR_STATUSES
     }
     paths = {}
     for name, action in actions._prepared():
@@ -2794,28 +2785,25 @@ def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]
             answer = {"text/html": {"schema": {"type": "string"}}}
         else:
             answer = {
-                "application/json": {"schema": {"anyOf": [returns, redirect_schema]}}
+                "application/json": {"schema": {"anyOf": [returns, _REDIRECT_SCHEMA]}}
             }
-        operation: dict[str, Any] = {
-            "operationId": name,
-            "summary": (inspect.getdoc(action.func) or name).partition("\n")[0],
-            "requestBody": {
-                "required": bool(parameters["required"]),
-                "content": {"application/json": {"schema": parameters}},
-            },
-            "responses": {
-                "200": {"description": "what the action returned", "content": answer},
-                **{
-                    str(status): {
-                        "description": _ERROR_TYPES[status],
-                        "content": error,
-                    }
-                    for status in _ERROR_STATUSES
+        paths[f"{actions.action_path}{quote(name, safe='')}"] = {
+            "post": {
+                "operationId": name,
+                "summary": (inspect.getdoc(action.func) or name).partition("\n")[0],
+                "requestBody": {
+                    "required": bool(parameters["required"]),
+                    "content": {"application/json": {"schema": parameters}},
                 },
-            },
+                "responses": {
+                    "200": {
+                        "description": "what the action returned",
+                        "content": answer,
+                    },
+                    **failures,
+                },
+            }
         }
-        path = f"{actions.action_path}{quote(name, safe='')}"
-        paths[path] = {"post": operation}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -2856,7 +2844,7 @@ declare const serveract: Serveract.Client;
 
 def _typescript(actions: ServerActions) -> str:
     methods = []
-    used: set[str] = set()
+    found: dict[str, Any] = {}  # the dataclasses named, nested ones included
     for name, action in actions._prepared():
         assert action.params is not None
         params = [p for p in action.params if not p.request]
@@ -2865,7 +2853,6 @@ def _typescript(actions: ServerActions) -> str:
         ):
             continue  # only a signed form, or a multipart one, can call it
         params = [p for p in params if p.type is not _UPLOAD]
-
         fields = "".join(
             f" {_ts_key(p.name)}{'' if p.default is _EMPTY else '?'}: {p.type.ts};"
             for p in params
@@ -2881,20 +2868,13 @@ def _typescript(actions: ServerActions) -> str:
             f"        {_ts_key(name)}(args{optional}: {shape}): "
             f"Promise<{action.returns.ts}>;\n"
         )
-        used.update(_referenced(action))
+        _resolve(_parameters(action), found, "#/$defs/")
+        _resolve(_returns(action), found, "#/$defs/", returns=True)
     interfaces = "".join(
         "    " + _INTERFACES[name].replace("\n", "\n    ") + "\n"
-        for name in sorted(used)
+        for name in sorted(found)
     )
     return _TYPESCRIPT % (interfaces, "".join(methods))
-
-
-def _referenced(action: _Action) -> set[str]:
-    """The dataclasses an action's description names, nested ones included."""
-    found: dict[str, Any] = {}
-    _resolve(_parameters(action), found, "#/$defs/")
-    _resolve(_returns(action), found, "#/$defs/", returns=True)
-    return set(found)
 
 
 # -- Browser client ---------------------------------------------------------
