@@ -2893,7 +2893,6 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
  */
 (() => {
   "use strict";
-  // The middleware writes its configured names over these placeholders.
   const HEADER = "__SERVERACT_HEADER__";
   const FIELD = "__SERVERACT_FIELD__";
   const CLIENT_PATH = "__SERVERACT_CLIENT_PATH__";
@@ -2913,6 +2912,15 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     return {url: url.href, headers: {}};
   }
 
+  function failure(status, error) {
+    const err = new Error(error.message || `HTTP ${status}`);
+    err.name = "ServeractError";
+    err.status = status;
+    err.type = error.type || "http_error";
+    err.data = error.data ?? null;
+    return err;
+  }
+
   // Only a page of the web may follow: never javascript:, data: and the like.
   function go(url) {
     const target = new URL(url, location.href);
@@ -2920,15 +2928,6 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
       throw failure(0, {type: "bad_redirect", message: `Refused to go to ${url}`});
     }
     location.assign(target.href);
-  }
-
-  function failure(status, error) {
-    const err = new Error(error.message || `HTTP ${status}`);
-    err.name = "ServeractError";
-    err.status = status;
-    err.type = error.type || "http_error";
-    err.data = error.data === undefined ? null : error.data;
-    return err;
   }
 
   // One round trip: resolves to {value} or {redirect}, rejects with failure().
@@ -2962,10 +2961,12 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     throw failure(response.status, error || {message: status});
   }
 
-  async function callJSON(name, args) {
+  /** Call action `name` with keyword arguments taken from one plain object;
+   * resolves to its return value. */
+  async function callWith(name, kwargs) {
     const {url, headers} = endpoint(name);
     headers["Content-Type"] = "application/json";
-    const answer = await send(url, JSON.stringify(args), headers);
+    const answer = await send(url, JSON.stringify(kwargs || {}), headers);
     if (answer.redirect) {
       go(answer.redirect);
       return new Promise(() => {}); // the page is going away: run nothing after
@@ -2973,25 +2974,12 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     return answer.value;
   }
 
-  /** Call action `name` with positional arguments; resolves to its return value. */
+  /** Call action `name` with positional arguments: the body is a JSON array. */
   function call(name, ...args) {
-    return callJSON(name, args);
-  }
-
-  /** Call action `name` with keyword arguments taken from one plain object. */
-  function callWith(name, kwargs) {
-    return callJSON(name, kwargs || {});
+    return callWith(name, args);
   }
 
   const pending = new WeakSet();
-
-  function formData(form, submitter) {
-    const data = new FormData(form);
-    // The clicked button goes last, as without JavaScript, where it follows the
-    // hidden field: so <button name="$action" value="other"> picks the action.
-    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
-    return data;
-  }
 
   async function submit(form, submitter, name, data) {
     const override = submitter && submitter.hasAttribute("formaction");
@@ -3024,13 +3012,16 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   // Delegated, so forms added to the page later are enhanced too; a
   // submission another handler already cancelled (htmx, validation) is theirs.
   document.addEventListener("submit", (event) => {
-    const form = event.target;
+    const {target: form, submitter} = event;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
-    const data = formData(form, event.submitter);
+    const data = new FormData(form);
+    // The clicked button goes last, as without JavaScript, where it follows the
+    // hidden field: so <button name="$action" value="other"> picks the action.
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
     const name = data.getAll(FIELD).pop();
     if (name === undefined) return;
     event.preventDefault();
-    if (!pending.has(form)) submit(form, event.submitter, name, data);
+    if (!pending.has(form)) submit(form, submitter, name, data);
   });
 
   // serveract.actions.NAME({...}) is callWith("NAME", {...}).
