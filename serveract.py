@@ -2680,9 +2680,8 @@ class Markup(str):
 
 
 def _hidden_input(name: str, value: str) -> str:
-    return (
-        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
-    )
+    name, value = html.escape(name), html.escape(value)
+    return f'<input type="hidden" name="{name}" value="{value}">'
 
 
 def hidden_field(name: str) -> Markup:
@@ -2747,13 +2746,9 @@ def _resolve(
 
 def _schema_document(schema: dict[str, Any], returns: bool = False) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    document = {
-        "$schema": _SCHEMA_DIALECT,
-        **_resolve(schema, found, "#/$defs/", returns),
-    }
-    if found:
-        document["$defs"] = found
-    return document
+    resolved = _resolve(schema, found, "#/$defs/", returns)
+    document = {"$schema": _SCHEMA_DIALECT, **resolved}
+    return {**document, "$defs": found} if found else document
 
 
 def _object(**properties: Any) -> dict[str, Any]:
@@ -3038,6 +3033,10 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 # -- Command line -----------------------------------------------------------
 
 
+class _CommandError(Exception):
+    """What stops the command: one line on stderr, exit status 1."""
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -3047,13 +3046,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_DESCRIPTIONS = ("schema", "openapi", "typescript")
-
-
 def _watch_where_it_failed(error: ImportError | SyntaxError) -> None:
-    """Have hupper watch the files an import failed in: it knows only the
-    modules that imported, so fixing an app whose first start failed would
-    restart nothing."""
+    """hupper watches the modules that imported: fixing an app whose first
+    start failed would restart nothing."""
     import traceback
 
     import hupper
@@ -3064,18 +3059,64 @@ def _watch_where_it_failed(error: ImportError | SyntaxError) -> None:
     hupper.get_reloader().watch_files([p for p in paths if os.path.isfile(p)])
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m serveract [--host H] [--port P] [--threads N] [--list]
-    [--reload] module:app``, or ``python -m serveract schema|openapi|typescript
-    module:app``.
-
-    Imports ``app`` from ``module`` (the current directory first on the path,
-    as ``waitress-serve`` does), wraps it in :class:`ServerActions` unless it
-    (or a Flask app's ``wsgi_app``) already is one, and serves it with
-    waitress, or prints the typed descriptions of its actions.
-    """
-    import argparse
+def _load(module_name: str, attribute: str, reload: bool) -> tuple[Any, ServerActions]:
+    """The app to serve and the middleware holding its actions: the app
+    itself, a Flask app's ``wsgi_app``, or a new one wrapping the app."""
     import functools
+
+    # Under ``python -m`` this file runs as ``__main__``, but the app imports
+    # ``serveract``: that module's ServerActions and registry are the real ones.
+    import serveract
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as waitress-serve does
+    try:
+        module = importlib.import_module(module_name)
+    except (ImportError, SyntaxError) as error:
+        if reload:
+            _watch_where_it_failed(error)
+        raise _CommandError(f"cannot import {module_name!r}: {error}") from None
+    try:
+        app = functools.reduce(getattr, attribute.split("."), module)
+    except AttributeError:
+        missing = f"module {module_name!r} has no attribute {attribute!r}"
+        raise _CommandError(missing) from None
+    if not callable(app):
+        raise _CommandError(f"{module_name}:{attribute} is not a WSGI application")
+    for actions in (app, getattr(app, "wsgi_app", None)):
+        if isinstance(actions, serveract.ServerActions):
+            return app, actions
+    actions = serveract.ServerActions(app)
+    return actions, actions
+
+
+def _serve(app: WSGIApplication, host: str, port: int, threads: int) -> None:
+    try:
+        from waitress.server import create_server
+    except ImportError:
+        raise _CommandError("serving needs waitress: pip install waitress") from None
+    try:
+        server = create_server(app, host=host, port=port, threads=threads)
+    except OSError as error:
+        reason = error.strerror or error
+        raise _CommandError(f"cannot listen on {host}:{port}: {reason}") from None
+    logging.basicConfig(level=logging.INFO)
+    server.print_listen("Serving on http://{}:{}/")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+_DESCRIPTIONS = ("schema", "openapi", "typescript")
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m serveract``: serve a WSGI app with its actions, list them,
+    or print their typed descriptions; ``--help`` says how."""
+    import argparse
 
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
@@ -3103,85 +3144,39 @@ def _main(argv: list[str] | None = None) -> int:
         parser.error(f"expected module:app, not {args.app!r}")
     if not 0 <= args.port <= 65535 or args.threads < 1:
         parser.error("the port must be 0-65535 and threads at least 1")
-
-    def fail(message: str) -> int:
-        print(f"python -m serveract: error: {message}", file=sys.stderr)
-        return 1
-
-    if args.reload:
-        try:
-            import hupper
-        except ImportError:
-            return fail("--reload needs hupper: pip install 'serveract[dev]'")
-        # The monitor never returns; the worker it starts runs this again.
-        hupper.start_reloader("serveract._main", worker_kwargs={"argv": argv})
-    # Under ``python -m`` this file runs as ``__main__``, but the app imports
-    # ``serveract``: that module's ServerActions and registry are the real ones.
-    import serveract
-
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
-    except (ImportError, SyntaxError) as error:
         if args.reload:
-            _watch_where_it_failed(error)
-        return fail(f"cannot import {module_name!r}: {error}")
-    try:
-        app: Any = functools.reduce(getattr, attribute.split("."), module)
-    except AttributeError:
-        return fail(f"module {module_name!r} has no attribute {attribute!r}")
-    if not callable(app):
-        return fail(f"{args.app} is not a WSGI application")
-    actions: serveract.ServerActions
-    if isinstance(app, serveract.ServerActions):
-        actions = app
-    elif isinstance(getattr(app, "wsgi_app", None), serveract.ServerActions):
-        actions = app.wsgi_app  # Flask's way: app.wsgi_app = ServerActions(...)
-    else:
-        app = actions = serveract.ServerActions(app)
-    if args.command == "typescript":
-        print(actions.typescript(), end="")
-        return 0
-    if args.command is not None:
-        try:
-            described = (
-                actions.schema() if args.command == "schema" else actions.openapi()
-            )
-        except ValueError as error:  # path calls are turned off
-            return fail(str(error))
-        print(json.dumps(described, indent=2))
-        return 0
-    if args.list:
-        for name, action in actions._prepared():
-            signature = inspect.signature(action.func, eval_str=True)
-            prefix = "async " if action.is_async else ""
-            bound = sorted(action.bound)
-            suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
-            print(f"{prefix}{name}{signature}{suffix}")
-        return 0
-    if actions._hosts is None and _is_loopback(args.host):
-        actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to a dev server
-    try:
-        from waitress.server import create_server
-    except ImportError:
-        return fail("serving needs waitress: pip install waitress")
-    try:
-        server = create_server(
-            app, host=args.host, port=args.port, threads=args.threads
-        )
-    except OSError as error:
-        return fail(
-            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
-        )
-    logging.basicConfig(level=logging.INFO)
-    server.print_listen("Serving on http://{}:{}/")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+            try:
+                import hupper
+            except ImportError:
+                hint = "--reload needs hupper: pip install 'serveract[dev]'"
+                raise _CommandError(hint) from None
+            # The monitor never returns; the worker it starts runs this again.
+            hupper.start_reloader("serveract._main", worker_kwargs={"argv": argv})
+        app, actions = _load(module_name, attribute, args.reload)
+        if args.command is not None:
+            try:
+                described = getattr(actions, args.command)()
+            except ValueError as error:  # openapi() without path calls
+                raise _CommandError(str(error)) from None
+            if not isinstance(described, str):  # all but typescript() are JSON
+                described = json.dumps(described, indent=2) + "\n"
+            sys.stdout.write(described)
+        elif args.list:
+            for name, action in actions._prepared():
+                signature = inspect.signature(action.func, eval_str=True)
+                prefix = "async " if action.is_async else ""
+                bound = ", ".join(sorted(action.bound))
+                print(
+                    f"{prefix}{name}{signature}{f'  [bound: {bound}]' if bound else ''}"
+                )
+        else:
+            if actions._hosts is None and _is_loopback(args.host):
+                actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to dev
+            _serve(app, args.host, args.port, args.threads)
+    except _CommandError as error:
+        print(f"python -m serveract: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
