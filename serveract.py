@@ -3166,10 +3166,9 @@ def _main(argv: list[str] | None = None) -> int:
             for name, action in actions._prepared():
                 signature = inspect.signature(action.func, eval_str=True)
                 prefix = "async " if action.is_async else ""
-                bound = ", ".join(sorted(action.bound))
-                print(
-                    f"{prefix}{name}{signature}{f'  [bound: {bound}]' if bound else ''}"
-                )
+                bound = sorted(action.bound)
+                suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
+                print(f"{prefix}{name}{signature}{suffix}")
         else:
             if actions._hosts is None and _is_loopback(args.host):
                 actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to dev
