@@ -3102,12 +3102,8 @@ def _serve(app: WSGIApplication, host: str, port: int, threads: int) -> None:
         raise _CommandError(f"cannot listen on {host}:{port}: {reason}") from None
     logging.basicConfig(level=logging.INFO)
     server.print_listen("Serving on http://{}:{}/")
-    try:
+    with contextlib.closing(server), contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
 
 
 _DESCRIPTIONS = ("schema", "openapi", "typescript")
