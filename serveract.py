@@ -2658,9 +2658,8 @@ class Markup(str):
 
 
 def _hidden_input(name: str, value: str) -> str:
-    return (
-        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
-    )
+    name, value = html.escape(name), html.escape(value)
+    return f'<input type="hidden" name="{name}" value="{value}">'
 
 
 def hidden_field(name: str) -> Markup:
@@ -2725,43 +2724,30 @@ def _resolve(
 
 def _schema_document(schema: dict[str, Any], returns: bool = False) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    document = {
-        "$schema": _SCHEMA_DIALECT,
-        **_resolve(schema, found, "#/$defs/", returns),
-    }
-    if found:
-        document["$defs"] = found
-    return document
+    resolved = _resolve(schema, found, "#/$defs/", returns)
+    document = {"$schema": _SCHEMA_DIALECT, **resolved}
+    return {**document, "$defs": found} if found else document
 
 
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "type": {"type": "string"},
-                "message": {"type": "string"},
-                "data": {},
-            },
-            "required": ["type", "message", "data"],
-        }
-    },
-    "required": ["error"],
-}
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+_STRING = {"type": "string"}
+_ERROR_SCHEMA = _object(error=_object(type=_STRING, message=_STRING, data={}))
+_REDIRECT_SCHEMA = _object(redirect=_STRING)
 _ERROR_STATUSES = (400, 403, 404, 413, 415, 422, 429, 500, 503)
 
 
 def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]:
     if actions.action_path is None:
         raise ValueError("OpenAPI describes path calls: action_path is None")
-    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     prefix = "#/components/schemas/"
+    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     error = {"application/json": {"schema": {"$ref": prefix + "Error"}}}
-    redirect_schema = {
-        "type": "object",
-        "properties": {"redirect": {"type": "string"}},
-        "required": ["redirect"],
+    failures = {
+        str(status): {"description": _ERROR_TYPES[status], "content": error}
+        for status in _ERROR_STATUSES
     }
     paths = {}
     for name, action in actions._prepared():
@@ -2772,28 +2758,25 @@ def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]
             answer = {"text/html": {"schema": {"type": "string"}}}
         else:
             answer = {
-                "application/json": {"schema": {"anyOf": [returns, redirect_schema]}}
+                "application/json": {"schema": {"anyOf": [returns, _REDIRECT_SCHEMA]}}
             }
-        operation: dict[str, Any] = {
-            "operationId": name,
-            "summary": (inspect.getdoc(action.func) or name).partition("\n")[0],
-            "requestBody": {
-                "required": bool(parameters["required"]),
-                "content": {"application/json": {"schema": parameters}},
-            },
-            "responses": {
-                "200": {"description": "what the action returned", "content": answer},
-                **{
-                    str(status): {
-                        "description": _ERROR_TYPES[status],
-                        "content": error,
-                    }
-                    for status in _ERROR_STATUSES
+        paths[f"{actions.action_path}{quote(name, safe='')}"] = {
+            "post": {
+                "operationId": name,
+                "summary": (inspect.getdoc(action.func) or name).partition("\n")[0],
+                "requestBody": {
+                    "required": bool(parameters["required"]),
+                    "content": {"application/json": {"schema": parameters}},
                 },
-            },
+                "responses": {
+                    "200": {
+                        "description": "what the action returned",
+                        "content": answer,
+                    },
+                    **failures,
+                },
+            }
         }
-        path = f"{actions.action_path}{quote(name, safe='')}"
-        paths[path] = {"post": operation}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -2834,7 +2817,7 @@ declare const serveract: Serveract.Client;
 
 def _typescript(actions: ServerActions) -> str:
     methods = []
-    used: set[str] = set()
+    found: dict[str, Any] = {}  # the dataclasses named, nested ones included
     for name, action in actions._prepared():
         assert action.params is not None
         params = [p for p in action.params if not p.request]
@@ -2843,7 +2826,6 @@ def _typescript(actions: ServerActions) -> str:
         ):
             continue  # only a signed form, or a multipart one, can call it
         params = [p for p in params if p.type is not _UPLOAD]
-
         fields = "".join(
             f" {_ts_key(p.name)}{'' if p.default is _EMPTY else '?'}: {p.type.ts};"
             for p in params
@@ -2859,20 +2841,13 @@ def _typescript(actions: ServerActions) -> str:
             f"        {_ts_key(name)}(args{optional}: {shape}): "
             f"Promise<{action.returns.ts}>;\n"
         )
-        used.update(_referenced(action))
+        _resolve(_parameters(action), found, "#/$defs/")
+        _resolve(_returns(action), found, "#/$defs/", returns=True)
     interfaces = "".join(
         "    " + _INTERFACES[name].replace("\n", "\n    ") + "\n"
-        for name in sorted(used)
+        for name in sorted(found)
     )
     return _TYPESCRIPT % (interfaces, "".join(methods))
-
-
-def _referenced(action: _Action) -> set[str]:
-    """The dataclasses an action's description names, nested ones included."""
-    found: dict[str, Any] = {}
-    _resolve(_parameters(action), found, "#/$defs/")
-    _resolve(_returns(action), found, "#/$defs/", returns=True)
-    return set(found)
 
 
 # -- Browser client ---------------------------------------------------------
@@ -2891,7 +2866,6 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
  */
 (() => {
   "use strict";
-  // The middleware writes its configured names over these placeholders.
   const HEADER = "__SERVERACT_HEADER__";
   const FIELD = "__SERVERACT_FIELD__";
   const CLIENT_PATH = "__SERVERACT_CLIENT_PATH__";
@@ -2911,6 +2885,15 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     return {url: url.href, headers: {}};
   }
 
+  function failure(status, error) {
+    const err = new Error(error.message || `HTTP ${status}`);
+    err.name = "ServeractError";
+    err.status = status;
+    err.type = error.type || "http_error";
+    err.data = error.data ?? null;
+    return err;
+  }
+
   // Only a page of the web may follow: never javascript:, data: and the like.
   function go(url) {
     const target = new URL(url, location.href);
@@ -2918,15 +2901,6 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
       throw failure(0, {type: "bad_redirect", message: `Refused to go to ${url}`});
     }
     location.assign(target.href);
-  }
-
-  function failure(status, error) {
-    const err = new Error(error.message || `HTTP ${status}`);
-    err.name = "ServeractError";
-    err.status = status;
-    err.type = error.type || "http_error";
-    err.data = error.data === undefined ? null : error.data;
-    return err;
   }
 
   // One round trip: resolves to {value} or {redirect}, rejects with failure().
@@ -2960,10 +2934,12 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     throw failure(response.status, error || {message: status});
   }
 
-  async function callJSON(name, args) {
+  /** Call action `name` with keyword arguments taken from one plain object;
+   * resolves to its return value. */
+  async function callWith(name, kwargs) {
     const {url, headers} = endpoint(name);
     headers["Content-Type"] = "application/json";
-    const answer = await send(url, JSON.stringify(args), headers);
+    const answer = await send(url, JSON.stringify(kwargs || {}), headers);
     if (answer.redirect) {
       go(answer.redirect);
       return new Promise(() => {}); // the page is going away: run nothing after
@@ -2971,25 +2947,12 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     return answer.value;
   }
 
-  /** Call action `name` with positional arguments; resolves to its return value. */
+  /** Call action `name` with positional arguments: the body is a JSON array. */
   function call(name, ...args) {
-    return callJSON(name, args);
-  }
-
-  /** Call action `name` with keyword arguments taken from one plain object. */
-  function callWith(name, kwargs) {
-    return callJSON(name, kwargs || {});
+    return callWith(name, args);
   }
 
   const pending = new WeakSet();
-
-  function formData(form, submitter) {
-    const data = new FormData(form);
-    // The clicked button goes last, as without JavaScript, where it follows the
-    // hidden field: so <button name="$action" value="other"> picks the action.
-    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
-    return data;
-  }
 
   async function submit(form, submitter, name, data) {
     const override = submitter && submitter.hasAttribute("formaction");
@@ -3022,13 +2985,16 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   // Delegated, so forms added to the page later are enhanced too; a
   // submission another handler already cancelled (htmx, validation) is theirs.
   document.addEventListener("submit", (event) => {
-    const form = event.target;
+    const {target: form, submitter} = event;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
-    const data = formData(form, event.submitter);
+    const data = new FormData(form);
+    // The clicked button goes last, as without JavaScript, where it follows the
+    // hidden field: so <button name="$action" value="other"> picks the action.
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
     const name = data.getAll(FIELD).pop();
     if (name === undefined) return;
     event.preventDefault();
-    if (!pending.has(form)) submit(form, event.submitter, name, data);
+    if (!pending.has(form)) submit(form, submitter, name, data);
   });
 
   // serveract.actions.NAME({...}) is callWith("NAME", {...}).
@@ -3045,6 +3011,10 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 # -- Command line -----------------------------------------------------------
 
 
+class _CommandError(Exception):
+    """What stops the command: one line on stderr, exit status 1."""
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -3054,13 +3024,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_DESCRIPTIONS = ("schema", "openapi", "typescript")
-
-
 def _watch_where_it_failed(error: ImportError | SyntaxError) -> None:
-    """Have hupper watch the files an import failed in: it knows only the
-    modules that imported, so fixing an app whose first start failed would
-    restart nothing."""
+    """hupper watches the modules that imported: fixing an app whose first
+    start failed would restart nothing."""
     import traceback
 
     import hupper
@@ -3071,18 +3037,60 @@ def _watch_where_it_failed(error: ImportError | SyntaxError) -> None:
     hupper.get_reloader().watch_files([p for p in paths if os.path.isfile(p)])
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m serveract [--host H] [--port P] [--threads N] [--list]
-    [--reload] module:app``, or ``python -m serveract schema|openapi|typescript
-    module:app``.
-
-    Imports ``app`` from ``module`` (the current directory first on the path,
-    as ``waitress-serve`` does), wraps it in :class:`ServerActions` unless it
-    (or a Flask app's ``wsgi_app``) already is one, and serves it with
-    waitress, or prints the typed descriptions of its actions.
-    """
-    import argparse
+def _load(module_name: str, attribute: str, reload: bool) -> tuple[Any, ServerActions]:
+    """The app to serve and the middleware holding its actions: the app
+    itself, a Flask app's ``wsgi_app``, or a new one wrapping the app."""
     import functools
+
+    # Under ``python -m`` this file runs as ``__main__``, but the app imports
+    # ``serveract``: that module's ServerActions and registry are the real ones.
+    import serveract
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as waitress-serve does
+    try:
+        module = importlib.import_module(module_name)
+    except (ImportError, SyntaxError) as error:
+        if reload:
+            _watch_where_it_failed(error)
+        raise _CommandError(f"cannot import {module_name!r}: {error}") from None
+    try:
+        app = functools.reduce(getattr, attribute.split("."), module)
+    except AttributeError:
+        missing = f"module {module_name!r} has no attribute {attribute!r}"
+        raise _CommandError(missing) from None
+    if not callable(app):
+        raise _CommandError(f"{module_name}:{attribute} is not a WSGI application")
+    for actions in (app, getattr(app, "wsgi_app", None)):
+        if isinstance(actions, serveract.ServerActions):
+            return app, actions
+    actions = serveract.ServerActions(app)
+    return actions, actions
+
+
+def _serve(app: WSGIApplication, host: str, port: int, threads: int) -> None:
+    try:
+        from waitress.server import create_server
+    except ImportError:
+        raise _CommandError("serving needs waitress: pip install waitress") from None
+    try:
+        server = create_server(app, host=host, port=port, threads=threads)
+    except OSError as error:
+        reason = error.strerror or error
+        raise _CommandError(f"cannot listen on {host}:{port}: {reason}") from None
+    logging.basicConfig(level=logging.INFO)
+    server.print_listen("Serving on http://{}:{}/")
+    with contextlib.closing(server), contextlib.suppress(KeyboardInterrupt):
+        server.run()
+
+
+_DESCRIPTIONS = ("schema", "openapi", "typescript")
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """``python -m serveract``: serve a WSGI app with its actions, list them,
+    or print their typed descriptions; ``--help`` says how."""
+    import argparse
 
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
@@ -3110,85 +3118,38 @@ def _main(argv: list[str] | None = None) -> int:
         parser.error(f"expected module:app, not {args.app!r}")
     if not 0 <= args.port <= 65535 or args.threads < 1:
         parser.error("the port must be 0-65535 and threads at least 1")
-
-    def fail(message: str) -> int:
-        print(f"python -m serveract: error: {message}", file=sys.stderr)
-        return 1
-
-    if args.reload:
-        try:
-            import hupper
-        except ImportError:
-            return fail("--reload needs hupper: pip install 'serveract[dev]'")
-        # The monitor never returns; the worker it starts runs this again.
-        hupper.start_reloader("serveract._main", worker_kwargs={"argv": argv})
-    # Under ``python -m`` this file runs as ``__main__``, but the app imports
-    # ``serveract``: that module's ServerActions and registry are the real ones.
-    import serveract
-
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
-    except (ImportError, SyntaxError) as error:
         if args.reload:
-            _watch_where_it_failed(error)
-        return fail(f"cannot import {module_name!r}: {error}")
-    try:
-        app: Any = functools.reduce(getattr, attribute.split("."), module)
-    except AttributeError:
-        return fail(f"module {module_name!r} has no attribute {attribute!r}")
-    if not callable(app):
-        return fail(f"{args.app} is not a WSGI application")
-    actions: serveract.ServerActions
-    if isinstance(app, serveract.ServerActions):
-        actions = app
-    elif isinstance(getattr(app, "wsgi_app", None), serveract.ServerActions):
-        actions = app.wsgi_app  # Flask's way: app.wsgi_app = ServerActions(...)
-    else:
-        app = actions = serveract.ServerActions(app)
-    if args.command == "typescript":
-        print(actions.typescript(), end="")
-        return 0
-    if args.command is not None:
-        try:
-            described = (
-                actions.schema() if args.command == "schema" else actions.openapi()
-            )
-        except ValueError as error:  # path calls are turned off
-            return fail(str(error))
-        print(json.dumps(described, indent=2))
-        return 0
-    if args.list:
-        for name, action in actions._prepared():
-            signature = inspect.signature(action.func, eval_str=True)
-            prefix = "async " if action.is_async else ""
-            bound = sorted(action.bound)
-            suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
-            print(f"{prefix}{name}{signature}{suffix}")
-        return 0
-    if actions._hosts is None and _is_loopback(args.host):
-        actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to a dev server
-    try:
-        from waitress.server import create_server
-    except ImportError:
-        return fail("serving needs waitress: pip install waitress")
-    try:
-        server = create_server(
-            app, host=args.host, port=args.port, threads=args.threads
-        )
-    except OSError as error:
-        return fail(
-            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}"
-        )
-    logging.basicConfig(level=logging.INFO)
-    server.print_listen("Serving on http://{}:{}/")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+            try:
+                import hupper
+            except ImportError:
+                hint = "--reload needs hupper: pip install 'serveract[dev]'"
+                raise _CommandError(hint) from None
+            # The monitor never returns; the worker it starts runs this again.
+            hupper.start_reloader("serveract._main", worker_kwargs={"argv": argv})
+        app, actions = _load(module_name, attribute, args.reload)
+        if args.command is not None:
+            try:
+                described = getattr(actions, args.command)()
+            except ValueError as error:  # openapi() without path calls
+                raise _CommandError(str(error)) from None
+            if not isinstance(described, str):  # all but typescript() are JSON
+                described = json.dumps(described, indent=2) + "\n"
+            sys.stdout.write(described)
+        elif args.list:
+            for name, action in actions._prepared():
+                signature = inspect.signature(action.func, eval_str=True)
+                prefix = "async " if action.is_async else ""
+                bound = sorted(action.bound)
+                suffix = f"  [bound: {', '.join(bound)}]" if bound else ""
+                print(f"{prefix}{name}{signature}{suffix}")
+        else:
+            if actions._hosts is None and _is_loopback(args.host):
+                actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to dev
+            _serve(app, args.host, args.port, args.threads)
+    except _CommandError as error:
+        print(f"python -m serveract: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
