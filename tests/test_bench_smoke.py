@@ -46,7 +46,7 @@ def assert_every_answer_checked(result: dict[str, Any], cases: set[str]) -> None
     assert {case["id"] for case in result["cases"]} == cases
     assert result["all_checks_passed"] is True
     for case in result["cases"]:
-        for impl in case["implementations"]:
+        for impl in case["impls"]:
             where = f"{case['title']} / {impl['name']}"
             assert impl["failures"] == [], where
             # the first in full, then the loop (a slow crafted body may be alone)
@@ -59,7 +59,7 @@ def test_every_case_runs_with_every_answer_checked(tmp_path: Path) -> None:
     result = run_bench(tmp_path, "--server", "--svg", str(chart))
     assert_every_answer_checked(result, set(bench_serveract.CASE_IDS))
     limited = next(c for c in result["cases"] if c["id"] == "limited_call")
-    names = [impl["name"] for impl in limited["implementations"]]
+    names = [impl["name"] for impl in limited["impls"]]
     assert names == ["no limit", "MemoryLimiter", "RedisLimiter"]
     assert [goal["label"] for goal in result["targets"]][:4] == [
         "JSON header call / raw WSGI",
@@ -93,5 +93,5 @@ def test_instruction_counts_come_from_callgrind(tmp_path: Path) -> None:
     result = run_bench(tmp_path, *args)
     assert_every_answer_checked(result, {"too_large"})
     assert result["metric"] == "instructions"
-    for impl in result["cases"][0]["implementations"]:
+    for impl in result["cases"][0]["impls"]:
         assert 1_000 < impl["value"] < 10_000_000, impl  # instructions, not ns
