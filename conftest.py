@@ -11,10 +11,13 @@ modules import the harness from here (``from conftest import Client``).
 - :class:`Client`: WebTest driving ``ServerActions`` around an app, with
   ``wsgiref.validate.validator`` on both sides of the middleware. Besides
   WebTest's own ``get``/``post``, ``call`` makes a JSON header call and
-  ``send`` any request, down to its body stream and its ``Content-Length``.
+  ``send`` any request, down to its body stream and its ``Content-Length``,
+  and ``serve`` any environ. No request may leave a file open.
 - Bodies a server might hand over (:class:`StrictInput`,
-  :class:`EndlessInput`, :class:`UntouchableInput`), :func:`multipart`, and
-  :func:`serving`, a real waitress server in a thread.
+  :class:`EndlessInput`, :class:`UntouchableInput`), multipart bodies
+  (:func:`multipart`, or crafted part by part with :func:`part` and
+  :func:`multipart_of`), and :func:`serving`, a real waitress server in a
+  thread.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -40,6 +45,8 @@ import serveract
 HOST = "example.com"  # the Host of every request, unless a test says otherwise
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+BOUNDARY = "serveract-test-boundary"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 # -- Fixtures -----------------------------------------------------------------
@@ -162,28 +169,46 @@ class UntouchableInput:
         raise AssertionError("the body was read")
 
 
+def part(
+    name: str,
+    data: bytes | str = b"",
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    headers: bytes = b"",
+) -> bytes:
+    """One ``multipart/form-data`` part: its header block (``headers`` are
+    more raw lines), a blank line, its data."""
+    disposition = f'form-data; name="{name}"'
+    if filename is not None:
+        disposition += f'; filename="{filename}"'
+    head = f"Content-Disposition: {disposition}\r\n"
+    if content_type is not None:
+        head += f"Content-Type: {content_type}\r\n"
+    data = data.encode() if isinstance(data, str) else data
+    return head.encode() + headers + b"\r\n" + data
+
+
+def multipart_of(*parts: bytes, boundary: str = BOUNDARY) -> bytes:
+    """A multipart body of ``parts``, closed by the final delimiter."""
+    delimiter = b"--" + boundary.encode()
+    body = b"".join(delimiter + b"\r\n" + p + b"\r\n" for p in parts)
+    return body + delimiter + b"--\r\n"
+
+
 def multipart(
     fields: Iterable[tuple[str, str]] = (),
     files: Iterable[tuple[str, str, bytes]] = (),
-    boundary: str = "serveract-test-boundary",
+    boundary: str = BOUNDARY,
 ) -> tuple[bytes, str]:
     """A ``multipart/form-data`` body (text fields, then files) and its type."""
-    out = []
-    for name, value in fields:
-        out.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    for name, filename, data in files:
-        out.append(
-            f"--{boundary}\r\nContent-Disposition: form-data; "
-            f'name="{name}"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-            + data
-            + b"\r\n"
-        )
-    out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+    octets = "application/octet-stream"
+    body = multipart_of(
+        *(part(name, value) for name, value in fields),
+        *(part(n, data, filename=f, content_type=octets) for n, f, data in files),
+        boundary=boundary,
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def environ_for(
@@ -238,7 +263,7 @@ def environ_for(
 class Seen:
     """One request as it reached the wrapped app."""
 
-    method: str
+    method: str | None
     path: str
     query: str
     content_type: str | None
@@ -256,10 +281,11 @@ class Recorder:
         self.calls: list[Seen] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD")
         stream = environ["wsgi.input"]
         length = environ.get("CONTENT_LENGTH", "")
         if length.isdigit():
-            body = stream.read(int(length))
+            body = stream.read(min(int(length), sys.maxsize))  # a lying one too
         elif environ.get("wsgi.input_terminated"):
             body = b"".join(iter(lambda: stream.read(8192), b""))
         else:
@@ -267,7 +293,7 @@ class Recorder:
         outcome = serveract.result(environ)
         self.calls.append(
             Seen(
-                method=environ["REQUEST_METHOD"],
+                method=method,
                 path=environ.get("PATH_INFO", ""),
                 query=environ.get("QUERY_STRING", ""),
                 content_type=environ.get("CONTENT_TYPE"),
@@ -277,7 +303,7 @@ class Recorder:
             )
         )
         answer = {
-            "method": environ["REQUEST_METHOD"],
+            "method": method,
             "body_length": len(body),
             "result": None if outcome is None else summary(outcome),
         }
@@ -327,6 +353,11 @@ class Response(webtest.TestResponse):
         assert isinstance(error["message"], str)
         return typing.cast("dict[str, Any]", error)
 
+    @property
+    def from_app(self) -> bool:
+        """Whether the wrapped :class:`Recorder` wrote this answer."""
+        return self.headers.get("X-From") == "the app"
+
 
 class Request(webtest.TestRequest):
     ResponseClass = Response
@@ -338,6 +369,7 @@ class Client(webtest.TestApp):
     Both sides of the middleware run inside ``wsgiref.validate.validator``
     (whose warnings are errors here) unless ``validate=False``, for the few
     requests the validator itself refuses (a malformed ``Content-Length``).
+    After each request, the process holds no more open files than before.
 
     :param app: the wrapped app, a new :class:`Recorder` by default.
     """
@@ -364,6 +396,14 @@ class Client(webtest.TestApp):
     def calls(self) -> list[Seen]:
         """The requests that reached the wrapped :class:`Recorder`."""
         return typing.cast("list[Seen]", self.recorder.calls)
+
+    @property
+    def rendered(self) -> serveract.Result:
+        """The outcome of the form the app last rendered (by a ``GET``)."""
+        assert self.calls, "the app rendered nothing"
+        seen = self.calls[-1]
+        assert seen.method == "GET" and seen.result is not None, seen
+        return seen.result
 
     def call(self, name: str, body: Any = None, **options: Any) -> Response:
         """A header call for ``name`` with ``body`` as JSON (none if ``None``);
@@ -395,6 +435,37 @@ class Client(webtest.TestApp):
             headers["Serveract-Action"] = action
         request = Request(environ_for(method, body, content_type, headers, **environ))
         return typing.cast("Response", self.do_request(request, status=status))
+
+    def do_request(
+        self, req: Any, status: Any = None, expect_errors: Any = None
+    ) -> Any:
+        with no_file_left_open():
+            return super().do_request(req, status, expect_errors)
+
+    def serve(
+        self, environ: dict[str, Any], status: int | str | None = None
+    ) -> Response:
+        """``environ`` exactly as given, straight to the middleware, even one
+        WebTest would refuse to send (no host, no scheme)."""
+        with no_file_left_open():
+            response = Request(environ).get_response(self.app, catch_exc_info=True)
+            response.body  # noqa: B018 - reads and closes the answer
+        self._check_status(status, response)
+        return typing.cast("Response", response)
+
+
+def open_files() -> int:
+    """How many file descriptors this process holds right now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+@contextmanager
+def no_file_left_open() -> Iterator[None]:
+    """Fails if the block leaves a file open that it opened."""
+    before = open_files()
+    yield
+    after = open_files()
+    assert after <= before, f"{after - before} file(s) left open by the call"
 
 
 # -- A real server ------------------------------------------------------------

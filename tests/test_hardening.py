@@ -10,13 +10,12 @@ the server's own input stream). Hypothesis then throws structured multipart
 bodies, urlencoded bodies and whole environs at the middleware: whatever
 arrives, the answer is a documented status and nothing escapes.
 
-Every call made through :class:`Site` checks that no file the call opened is
-still open when it returns.
+The :class:`~conftest.Client` checks after every call that no file the call
+opened is still open.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import functools
@@ -33,22 +32,31 @@ import time
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import urlencode
-from wsgiref.validate import validator
+from urllib.parse import urlencode, urlsplit
 
 import pytest
-import waitress.server
 import webob
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import serveract
+from conftest import (
+    BOUNDARY,
+    FORM,
+    JSON,
+    MULTIPART,
+    Client,
+    Recorder,
+    Response,
+    environ_for,
+    multipart_of,
+    open_files,
+    part,
+    serving,
+)
 
 MIB = 1 << 20
 LIMIT = 2 * MIB  # max_body_size here: the crafted bodies are 1 MiB
-BOUNDARY = "hardening-7f3a"
-FORM = "application/x-www-form-urlencoded"
-MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 ERROR_TYPES = {
     400: "bad_request",
     403: "forbidden",
@@ -66,81 +74,45 @@ ERROR_TYPES = {
 # -- Bodies -----------------------------------------------------------------
 
 
-def part(
-    name: str,
-    data: bytes | str = b"",
-    *,
-    filename: str | None = None,
-    content_type: str | None = None,
-    extra_headers: bytes = b"",
-) -> bytes:
-    """One multipart part: its header block, a blank line, its data."""
-    disposition = f'form-data; name="{name}"'
-    if filename is not None:
-        disposition += f'; filename="{filename}"'
-    head = f"Content-Disposition: {disposition}\r\n"
-    if content_type is not None:
-        head += f"Content-Type: {content_type}\r\n"
-    if isinstance(data, str):
-        data = data.encode()
-    return head.encode() + extra_headers + b"\r\n" + data
-
-
-def multipart(*parts: bytes, boundary: str = BOUNDARY) -> bytes:
-    """A multipart body of ``parts``, closed by the final delimiter."""
-    delimiter = b"--" + boundary.encode()
-    return b"".join(delimiter + b"\r\n" + p + b"\r\n" for p in parts) + (
-        delimiter + b"--\r\n"
-    )
-
-
 def header_lines_body(size: int = MIB, *, action: str | None = None) -> bytes:
     """One part with ~``size / 8`` short header lines (quadratic in ``cgi``)."""
     first = [part("$action", action)] if action else []
     line = b"X-A: b\r\n"
     count = (size - 200) // len(line)
-    return multipart(*first, part("note", "v", extra_headers=line * count))
+    return multipart_of(*first, part("note", "v", headers=line * count))
 
 
 def line_breaks_body(size: int = MIB, *, action: str | None = None) -> bytes:
     """One field of ``size`` bytes of ``\\n`` (quadratic in ``cgi``)."""
     first = [part("$action", action)] if action else []
-    return multipart(*first, part("note", b"\n" * size))
+    return multipart_of(*first, part("note", b"\n" * size))
 
 
 def crafted_content_type(semicolons: int = 50_000) -> str:
     """A boundary, then an unterminated quoted parameter of ``;``."""
-    return f'multipart/form-data; boundary={BOUNDARY}; a="' + ";" * semicolons
+    return f'{MULTIPART}; a="' + ";" * semicolons
 
 
 def nested_body(
     depth: int, *, action: str | None = None, kind: str = "multipart/mixed"
 ) -> tuple[bytes, str]:
     """``depth`` levels of ``kind`` (``multipart/mixed``) in a form's field."""
-    inner = multipart(part("leaf", "x"), boundary=f"level-{depth}")
+    inner = multipart_of(part("leaf", "x"), boundary=f"level-{depth}")
     for level in reversed(range(1, depth)):
         mixed = f"{kind}; boundary=level-{level + 1}"
-        inner = multipart(
+        inner = multipart_of(
             part("files", inner, content_type=mixed), boundary=f"level-{level}"
         )
     first = [part("$action", action)] if action else []
     mixed = f"{kind}; boundary=level-1"
-    body = multipart(*first, part("files", inner, content_type=mixed))
+    body = multipart_of(*first, part("files", inner, content_type=mixed))
     return body, MULTIPART
 
 
 def long_fields_body(count: int = 950, size: int = 1050) -> bytes:
     """``count`` text fields of ``size`` bytes: past ``cgi``'s 1,000-byte
     line, where it gave each one a temporary file."""
-    return multipart(*(part(f"f{i}", "y" * size) for i in range(count)))
-
-
-# -- Requests ---------------------------------------------------------------
-
-
-def open_files() -> int:
-    """How many file descriptors this process holds right now."""
-    return len(os.listdir("/proc/self/fd"))
+    return multipart_of(*(part(f"f{i}", "y" * size) for i in range(count)))
 
 
 class ServerBody:
@@ -192,161 +164,17 @@ class FileCountingBody(ServerBody):
         return super().readline(size)
 
 
-def environ_for(
-    body: bytes = b"",
-    content_type: str | None = None,
-    headers: dict[str, str] | None = None,
-    *,
-    method: str = "POST",
-    path: str = "/page",
-    stream: Any = None,
-    chunked: bool = False,
-) -> dict[str, Any]:
-    """A WSGI environ as a server builds it for one request."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "example.com",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "example.com",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": stream if stream is not None else io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    if chunked:
-        environ["wsgi.input_terminated"] = True
-    else:
-        environ["CONTENT_LENGTH"] = str(len(body))
-    if content_type is not None:
-        environ["CONTENT_TYPE"] = content_type
-    for name, value in (headers or {}).items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    return environ
+# -- Requests ---------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-
-    def json(self) -> Any:
-        assert self.headers["content-type"] == "application/json", self
-        return json.loads(self.body)
-
-    @property
-    def error(self) -> dict[str, Any]:
-        """The error object, after checking the body has exactly its shape."""
-        body = self.json()
-        assert list(body) == ["error"], body
-        error = body["error"]
-        assert sorted(error) == ["data", "message", "type"], error
-        assert isinstance(error["message"], str)
-        assert self.headers["cache-control"] == "no-store"
-        return typing.cast("dict[str, Any]", error)
-
-    @property
-    def from_app(self) -> bool:
-        return self.headers.get("x-from") == "the app"
+@pytest.fixture
+def client(middleware: Callable[..., Client]) -> Client:
+    return middleware(max_body_size=LIMIT)
 
 
-def run_wsgi(app: Any, environ: dict[str, Any]) -> Answer:
-    """Call a WSGI app as a server does and collect its whole answer."""
-    started: list[Any] = []
-
-    def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[[bytes], object]:
-        started[:] = [status, headers]
-        return lambda data: None
-
-    iterable = app(environ, start_response)
-    try:
-        body = b"".join(iterable)
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-    status, headers = started
-    return Answer(int(status[:3]), {k.lower(): v for k, v in headers}, body)
-
-
-class Site:
-    """``ServerActions`` around an app that records what reaches it; both
-    sides inside ``wsgiref.validate.validator`` unless ``validate=False``."""
-
-    def __init__(
-        self, registry: serveract.Registry, *, validate: bool = True, **options: Any
-    ) -> None:
-        self.calls: list[dict[str, Any]] = []
-        inner: Any = validator(self._app) if validate else self._app
-        options.setdefault("max_body_size", LIMIT)
-        self.actions = serveract.ServerActions(inner, registry, **options)
-        self.wsgi: Any = validator(self.actions) if validate else self.actions
-
-    def _app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        stream = environ.get("wsgi.input")
-        length = environ.get("CONTENT_LENGTH", "")
-        body = b""
-        if length.isdigit() and stream is not None:
-            body = stream.read(min(int(length), 4 * LIMIT))  # a lying length too
-        elif environ.get("wsgi.input_terminated") and stream is not None:
-            while chunk := stream.read(8192):
-                body += chunk
-        self.calls.append(
-            {
-                "method": environ.get("REQUEST_METHOD"),
-                "body": body,
-                "input": stream,
-                "result": serveract.result(environ),
-            }
-        )
-        start_response(
-            "200 OK", [("Content-Type", "text/plain"), ("X-From", "the app")]
-        )
-        return [b"page: " + body]
-
-    def call(self, environ: dict[str, Any]) -> Answer:
-        """One request; no file it opened may still be open afterwards."""
-        before = open_files()
-        answer = run_wsgi(self.wsgi, environ)
-        after = open_files()
-        assert after <= before, f"{after - before} file(s) left open by the call"
-        return answer
-
-    def header_call(
-        self,
-        name: str,
-        body: bytes = b"[]",
-        content_type: str | None = "application/json",
-        headers: dict[str, str] | None = None,
-    ) -> Answer:
-        headers = {"Serveract-Action": name, **(headers or {})}
-        return self.call(environ_for(body, content_type, headers))
-
-    def form_call(self, body: bytes, content_type: str = FORM) -> Answer:
-        """A form posted without JavaScript: no action header."""
-        return self.call(environ_for(body, content_type))
-
-    @property
-    def rendered(self) -> Any:
-        """The outcome of the no-JS form call the app rendered last."""
-        assert self.calls, "the app rendered nothing"
-        assert self.calls[-1]["method"] == "GET"
-        return self.calls[-1]["result"]
-
-
-def recording_site(
-    reg: serveract.Registry, **options: Any
-) -> tuple[Site, list[dict[str, Any]]]:
-    """A site with ``take(**fields)``, which records the fields it got."""
+@pytest.fixture
+def took(reg: serveract.Registry) -> list[dict[str, Any]]:
+    """Registers ``take(**fields)``; the fields of each call."""
     seen: list[dict[str, Any]] = []
 
     @reg.action
@@ -354,13 +182,13 @@ def recording_site(
         seen.append(fields)
         return len(fields)
 
-    return Site(reg, **options), seen
+    return seen
 
 
-def check_error(answer: Answer, status: int, message: str = "") -> dict[str, Any]:
+def check_error(answer: Response, status: int, message: str = "") -> dict[str, Any]:
     """The answer is the JSON error of ``status``, its message mentioning
     ``message`` (case-insensitive)."""
-    assert answer.status == status, (answer.status, answer.body[:300])
+    assert answer.status_int == status, (answer.status, answer.body[:300])
     error = answer.error
     assert error["type"] == ERROR_TYPES[status], error
     assert message.lower() in error["message"].lower(), error
@@ -371,70 +199,62 @@ def check_error(answer: Answer, status: int, message: str = "") -> dict[str, Any
 
 
 def test_a_part_with_two_hundred_thousand_header_lines_is_400(
-    reg: serveract.Registry,
+    client: Client, took: list[dict[str, Any]]
 ) -> None:
-    site, seen = recording_site(reg)
-    check_error(site.header_call("take", header_lines_body(), MULTIPART), 400)
-    assert seen == []
-    assert site.calls == []
+    answer = client.send(header_lines_body(), MULTIPART, action="take", status="*")
+    check_error(answer, 400)
+    assert took == [] and client.calls == []
 
 
 def test_a_no_js_form_with_two_hundred_thousand_header_lines_is_400(
-    reg: serveract.Registry,
+    client: Client, took: list[dict[str, Any]]
 ) -> None:
-    site, seen = recording_site(reg)
-    check_error(site.form_call(header_lines_body(action="take"), MULTIPART), 400)
-    assert seen == []
-    assert site.calls == []
+    answer = client.send(header_lines_body(action="take"), MULTIPART, status="*")
+    check_error(answer, 400)
+    assert took == [] and client.calls == []
 
 
 def test_a_megabyte_field_of_line_breaks_arrives_whole(
-    reg: serveract.Registry,
+    client: Client, took: list[dict[str, Any]]
 ) -> None:
-    site, seen = recording_site(reg)
-    answer = site.header_call("take", line_breaks_body(), MULTIPART)
-    assert (answer.status, answer.json()) == (200, 1)
-    assert seen == [{"note": "\n" * MIB}]
+    assert client.send(line_breaks_body(), MULTIPART, action="take").json == 1
+    assert took == [{"note": "\n" * MIB}]
 
 
 def test_a_no_js_form_with_a_megabyte_of_line_breaks_is_rendered(
-    reg: serveract.Registry,
+    client: Client, took: list[dict[str, Any]]
 ) -> None:
-    site, seen = recording_site(reg)
-    answer = site.form_call(line_breaks_body(action="take"), MULTIPART)
-    assert answer.status == 200 and answer.from_app
-    assert site.rendered.ok and site.rendered.value == 1
-    assert seen == [{"note": "\n" * MIB}]
+    answer = client.send(line_breaks_body(action="take"), MULTIPART, status=200)
+    assert answer.from_app
+    assert client.rendered.ok and client.rendered.value == 1
+    assert took == [{"note": "\n" * MIB}]
 
 
 @pytest.mark.parametrize("style", ["header", "form"])
 def test_a_content_type_of_fifty_thousand_semicolons_still_parses(
-    reg: serveract.Registry, style: str
+    client: Client, took: list[dict[str, Any]], style: str
 ) -> None:
-    site, seen = recording_site(reg)
     if style == "header":
-        body = multipart(part("note", "hi"))
-        answer = site.header_call("take", body, crafted_content_type())
-        assert (answer.status, answer.json()) == (200, 1)
+        body = multipart_of(part("note", "hi"))
+        answer = client.send(body, crafted_content_type(), action="take")
+        assert answer.json == 1
     else:
-        body = multipart(part("$action", "take"), part("note", "hi"))
-        answer = site.form_call(body, crafted_content_type())
-        assert answer.status == 200 and site.rendered.ok
-    assert seen == [{"note": "hi"}]
+        body = multipart_of(part("$action", "take"), part("note", "hi"))
+        client.send(body, crafted_content_type(), status=200)
+        assert client.rendered.ok
+    assert took == [{"note": "hi"}]
 
 
 def test_a_pass_through_form_with_fifty_thousand_semicolons_reaches_the_app(
-    reg: serveract.Registry,
+    client: Client, took: list[dict[str, Any]]
 ) -> None:
     """The action field's name inside a part's data makes the middleware
     look at the boundary; the body still reaches the app byte for byte."""
-    site, seen = recording_site(reg)
-    body = multipart(part("comment", 'name="$action"'))
-    answer = site.form_call(body, crafted_content_type())
-    assert answer.status == 200 and answer.from_app
-    assert site.calls[-1]["body"] == body
-    assert site.calls[-1]["result"] is None
-    assert seen == []
+    body = multipart_of(part("comment", 'name="$action"'))
+    assert client.send(body, crafted_content_type(), status=200).from_app
+    assert client.calls[-1].body == body
+    assert client.calls[-1].result is None
+    assert took == []
 
 
 # The old parser took 5-18 s for the header lines, 2-5 s for the line breaks
@@ -442,11 +262,11 @@ def test_a_pass_through_form_with_fifty_thousand_semicolons_reaches_the_app(
 # in a few milliseconds now. The subprocess only has to finish.
 CRAFTED_BODIES_SCRIPT = textwrap.dedent(
     """
-    import io, sys
-    sys.path.insert(0, sys.argv[1])
-    sys.path.insert(0, sys.argv[2])
+    import sys
+    sys.path[:0] = sys.argv[1:]
     import serveract
     import test_hardening as t
+    from conftest import Client
 
     registry = serveract.Registry()
     seen = []
@@ -460,7 +280,7 @@ CRAFTED_BODIES_SCRIPT = textwrap.dedent(
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"app"]
 
-    actions = serveract.ServerActions(app, registry, max_body_size=t.LIMIT)
+    client = Client(registry, app, validate=False, max_body_size=t.LIMIT)
     cases = [
         ("header lines", t.header_lines_body(), t.MULTIPART, "take"),
         ("header lines, no JS", t.header_lines_body(action="take"), t.MULTIPART,
@@ -468,16 +288,15 @@ CRAFTED_BODIES_SCRIPT = textwrap.dedent(
         ("line breaks", t.line_breaks_body(), t.MULTIPART, "take"),
         ("line breaks, no JS", t.line_breaks_body(action="take"), t.MULTIPART,
          None),
-        ("semicolons", t.multipart(t.part("note", "hi")),
+        ("semicolons", t.multipart_of(t.part("note", "hi")),
          t.crafted_content_type(200_000), "take"),
-        ("semicolons, pass-through", t.multipart(t.part("c", 'name="$action"')),
+        ("semicolons, pass-through", t.multipart_of(t.part("c", 'name="$action"')),
          t.crafted_content_type(200_000), None),
         ("long fields", t.long_fields_body(), t.MULTIPART, "take"),
         ("nested", *t.nested_body(400), "take"),
     ]
     for name, body, content_type, action in cases:
-        headers = {"Serveract-Action": action} if action else {}
-        answer = t.run_wsgi(actions, t.environ_for(body, content_type, headers))
+        answer = client.send(body, content_type, action=action, status="*")
         print(name, answer.status, flush=True)
     """
 )
@@ -485,10 +304,11 @@ CRAFTED_BODIES_SCRIPT = textwrap.dedent(
 
 def test_crafted_megabyte_bodies_finish_in_seconds_not_minutes() -> None:
     tests = os.path.dirname(os.path.abspath(__file__))
-    module = os.path.dirname(serveract.__file__)
+    # The tests, the serveract under test, conftest.
+    paths = [tests, os.path.dirname(serveract.__file__), os.path.dirname(tests)]
     try:
         finished = subprocess.run(
-            [sys.executable, "-c", CRAFTED_BODIES_SCRIPT, module, tests],
+            [sys.executable, "-c", CRAFTED_BODIES_SCRIPT, *paths],
             capture_output=True,
             text=True,
             timeout=20,  # the old code needs about a minute for these
@@ -504,7 +324,7 @@ def test_crafted_megabyte_bodies_finish_in_seconds_not_minutes() -> None:
 
 
 def test_long_text_fields_open_no_temporary_file_each(
-    reg: serveract.Registry,
+    reg: serveract.Registry, middleware: Callable[..., Client]
 ) -> None:
     """950 fields over 1,000 bytes: ``cgi`` held 950 files open at once, and
     three such calls under a 1,024-file limit ended in ``EMFILE``."""
@@ -515,19 +335,20 @@ def test_long_text_fields_open_no_temporary_file_each(
         during.append(open_files())
         return sum(len(value) for value in fields.values())
 
-    site = Site(reg)
+    client = middleware(max_body_size=LIMIT)
     body = long_fields_body()
     stream = FileCountingBody(body)
     before = open_files()
-    environ = environ_for(body, MULTIPART, {"Serveract-Action": "take"}, stream=stream)
-    answer = site.call(environ)
-    assert (answer.status, answer.json()) == (200, 950 * 1050)
+    answer = client.send(body, MULTIPART, action="take", stream=stream)
+    assert answer.json == 950 * 1050
     # At most a spooled copy of the body or so; never a file per field.
     assert stream.most_files - before <= 4
     assert during[0] - before <= 4
 
 
-def test_more_than_a_hundred_uploads_are_413(reg: serveract.Registry) -> None:
+def test_more_than_a_hundred_uploads_are_413(
+    reg: serveract.Registry, client: Client
+) -> None:
     seen: list[int] = []
 
     @reg.action
@@ -535,18 +356,16 @@ def test_more_than_a_hundred_uploads_are_413(reg: serveract.Registry) -> None:
         seen.append(len(files))
         return len(files)
 
-    site = Site(reg)
     uploads = [part("files", b"x", filename=f"{i}.txt") for i in range(101)]
-    body = multipart(*uploads)
-    check_error(site.header_call("store", body, MULTIPART), 413)
-    form = multipart(part("$action", "store"), *uploads)
-    check_error(site.form_call(form, MULTIPART), 413)
-    assert seen == []
-    assert site.calls == []
+    body = multipart_of(*uploads)
+    check_error(client.send(body, MULTIPART, action="store", status="*"), 413)
+    form = multipart_of(part("$action", "store"), *uploads)
+    check_error(client.send(form, MULTIPART, status="*"), 413)
+    assert seen == [] and client.calls == []
 
 
 def test_a_hundred_uploads_are_read_and_closed_when_the_call_ends(
-    reg: serveract.Registry,
+    reg: serveract.Registry, client: Client
 ) -> None:
     kept: list[typing.BinaryIO] = []
 
@@ -555,12 +374,11 @@ def test_a_hundred_uploads_are_read_and_closed_when_the_call_ends(
         kept.extend(files)
         return sorted({file.read().decode() for file in files})
 
-    site = Site(reg)
-    body = multipart(
+    body = multipart_of(
         *(part("files", f"file {i % 3}", filename=f"{i}.txt") for i in range(100))
     )
-    answer = site.header_call("store", body, MULTIPART)
-    assert (answer.status, answer.json()) == (200, ["file 0", "file 1", "file 2"])
+    answer = client.send(body, MULTIPART, action="store")
+    assert answer.json == ["file 0", "file 1", "file 2"]
     assert len(kept) == 100
     assert all(file.closed for file in kept)
 
@@ -581,10 +399,10 @@ ENDINGS = {
 @pytest.mark.parametrize("how", list(ENDINGS))
 @pytest.mark.parametrize("style", ["header", "form"])
 def test_uploads_are_closed_however_the_call_ends(
-    reg: serveract.Registry, how: str, style: str
+    reg: serveract.Registry, middleware: Callable[..., Client], how: str, style: str
 ) -> None:
-    """Large uploads spool to files; none of them outlives the call
-    (:meth:`Site.call` compares the open files)."""
+    """Large uploads spool to files; none of them outlives the call (the
+    :class:`~conftest.Client` compares the open files)."""
 
     @reg.action
     def store(document: typing.BinaryIO, count: int = 0) -> int:
@@ -599,24 +417,20 @@ def test_uploads_are_closed_however_the_call_ends(
     first = [part("$action", "store")] if style == "form" else []
     many = [part(f"x{i}", "") for i in range(1001)] if how == "too-many-fields" else []
     big = b"z" * (3 * MIB // 2)  # past any in-memory spool size
-    body = multipart(
+    body = multipart_of(
         *first,
         part("document", big, filename="big.bin"),
         part("document2", big, filename="big2.bin"),
         part("count", "many" if how == "unfit" else "1"),
         *many,
     )
-    if how == "truncated":
-        environ = environ_for(body[: len(body) // 2], MULTIPART)
-        environ["CONTENT_LENGTH"] = str(len(body))
-    else:
-        environ = environ_for(body, MULTIPART)
-    if style == "header":
-        environ["HTTP_SERVERACT_ACTION"] = "store"
-    site = Site(reg, max_body_size=4 * MIB)
-    answer = site.call(environ)
+    sent = body[: len(body) // 2] if how == "truncated" else body
+    action = "store" if style == "header" else None
     status = ENDINGS[how][style == "form"]
-    assert answer.status == status, answer.body[:300]
+    client = middleware(max_body_size=4 * MIB)
+    answer = client.send(
+        sent, MULTIPART, action=action, length=len(body), status=status
+    )
     if style == "form" and status == 200:
         assert answer.from_app
 
@@ -625,7 +439,7 @@ def test_uploads_are_closed_however_the_call_ends(
 
 
 def many_fields(count: int) -> bytes:
-    return multipart(*(part(f"f{i}", "v") for i in range(count)))
+    return multipart_of(*(part(f"f{i}", "v") for i in range(count)))
 
 
 @pytest.mark.parametrize(
@@ -638,64 +452,62 @@ def many_fields(count: int) -> bytes:
     ],
 )
 def test_more_than_a_thousand_fields_are_413(
-    reg: serveract.Registry, body: bytes, content_type: str
+    client: Client, took: list[dict[str, Any]], body: bytes, content_type: str
 ) -> None:
-    site, seen = recording_site(reg)
-    check_error(site.header_call("take", body, content_type), 413, "field")
-    assert seen == []
+    answer = client.send(body, content_type, action="take", status="*")
+    check_error(answer, 413, "field")
+    assert took == []
 
 
-def test_a_thousand_fields_are_fine(reg: serveract.Registry) -> None:
-    site, seen = recording_site(reg)
-    answer = site.header_call("take", many_fields(1000), MULTIPART)
-    assert (answer.status, answer.json()) == (200, 1000)
-    assert len(seen[0]) == 1000
+def test_a_thousand_fields_are_fine(client: Client, took: list[dict[str, Any]]) -> None:
+    assert client.send(many_fields(1000), MULTIPART, action="take").json == 1000
+    assert len(took[0]) == 1000
 
 
 def test_a_form_of_a_thousand_fields_with_its_action_field_is_fine(
-    reg: serveract.Registry,
+    client: Client, took: list[dict[str, Any]]
 ) -> None:
     """The hidden field a rendered form adds does not push a form of 999
     fields over the limit."""
-    site, _ = recording_site(reg)
-    body = multipart(part("$action", "take"), *(part(f"f{i}", "v") for i in range(999)))
-    answer = site.form_call(body, MULTIPART)
-    assert answer.status == 200 and site.rendered.value == 999
+    fields = (part(f"f{i}", "v") for i in range(999))
+    client.send(multipart_of(part("$action", "take"), *fields), MULTIPART, status=200)
+    assert client.rendered.value == 999
 
 
 @pytest.mark.parametrize("depth", [1, 2, 400])
 @pytest.mark.parametrize("kind", ["multipart/mixed", "MULTIPART/Mixed"])
 @pytest.mark.parametrize("style", ["header", "form"])
 def test_nested_multipart_is_400(
-    reg: serveract.Registry, depth: int, kind: str, style: str
+    client: Client, took: list[dict[str, Any]], depth: int, kind: str, style: str
 ) -> None:
-    site, seen = recording_site(reg)
     if style == "header":
         body, content_type = nested_body(depth, kind=kind)
-        answer = site.header_call("take", body, content_type)
+        answer = client.send(body, content_type, action="take", status="*")
     else:
-        answer = site.form_call(*nested_body(depth, action="take", kind=kind))
+        body, content_type = nested_body(depth, action="take", kind=kind)
+        answer = client.send(body, content_type, status="*")
     check_error(answer, 400)
-    assert seen == []
-    assert site.calls == []
+    assert took == [] and client.calls == []
 
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
         pytest.param(
-            multipart(part("note", "hi"))[:-20], MULTIPART, id="no-closing-delimiter"
+            multipart_of(part("note", "hi"))[:-20],
+            MULTIPART,
+            id="no-closing-delimiter",
         ),
         pytest.param(
-            multipart(part("note", "hi"), boundary="other"),
+            multipart_of(part("note", "hi"), boundary="other"),
             MULTIPART,
             id="other-boundary",
         ),
         pytest.param(
-            multipart(part("note", "hi")), "multipart/form-data", id="no-boundary"
+            multipart_of(part("note", "hi")), "multipart/form-data", id="no-boundary"
         ),
         pytest.param(
-            multipart(part("note", "hi")),
+            multipart_of(part("note", "hi")),
             "multipart/form-data; boundary=",
             id="empty-boundary",
         ),
@@ -705,23 +517,22 @@ def test_nested_multipart_is_400(
             id="unterminated-headers",
         ),
         pytest.param(
-            multipart(b'Content-Disposition: attachment; name="a"\r\n\r\nv'),
+            multipart_of(b'Content-Disposition: attachment; name="a"\r\n\r\nv'),
             MULTIPART,
             id="not-form-data",
         ),
         pytest.param(
-            multipart(b"no colon in this header\r\n\r\nv"),
+            multipart_of(b"no colon in this header\r\n\r\nv"),
             MULTIPART,
             id="a-header-without-a-colon",
         ),
     ],
 )
 def test_malformed_multipart_is_400(
-    reg: serveract.Registry, body: bytes, content_type: str
+    client: Client, took: list[dict[str, Any]], body: bytes, content_type: str
 ) -> None:
-    site, seen = recording_site(reg)
-    check_error(site.header_call("take", body, content_type), 400)
-    assert seen == []
+    check_error(client.send(body, content_type, action="take", status="*"), 400)
+    assert took == []
 
 
 @pytest.mark.parametrize(
@@ -733,26 +544,24 @@ def test_malformed_multipart_is_400(
     ],
 )
 def test_multipart_media_type_and_parameters_match_in_any_case(
-    reg: serveract.Registry, content_type: str
+    client: Client, took: list[dict[str, Any]], content_type: str
 ) -> None:
-    site, seen = recording_site(reg)
-    answer = site.header_call("take", multipart(part("note", "hi")), content_type)
-    assert (answer.status, answer.json()) == (200, 1)
-    body = multipart(part("$action", "take"), part("note", "there"))
-    answer = site.form_call(body, content_type)
-    assert answer.status == 200 and answer.from_app
-    assert site.rendered.ok and site.rendered.form.get("note") == "there"
-    assert seen == [{"note": "hi"}, {"note": "there"}]
+    body = multipart_of(part("note", "hi"))
+    assert client.send(body, content_type, action="take").json == 1
+    body = multipart_of(part("$action", "take"), part("note", "there"))
+    assert client.send(body, content_type, status=200).from_app
+    assert client.rendered.ok and client.rendered.form.get("note") == "there"
+    assert took == [{"note": "hi"}, {"note": "there"}]
 
 
-def test_urlencoded_media_type_matches_in_any_case(reg: serveract.Registry) -> None:
-    site, seen = recording_site(reg)
+def test_urlencoded_media_type_matches_in_any_case(
+    client: Client, took: list[dict[str, Any]]
+) -> None:
     upper = "APPLICATION/X-WWW-FORM-URLENCODED; charset=UTF-8"
-    answer = site.header_call("take", b"note=hi", upper)
-    assert (answer.status, answer.json()) == (200, 1)
-    answer = site.form_call(b"%24action=take&note=there", upper)
-    assert answer.status == 200 and site.rendered.ok
-    assert seen == [{"note": "hi"}, {"note": "there"}]
+    assert client.send(b"note=hi", upper, action="take").json == 1
+    client.send(b"%24action=take&note=there", upper, status=200)
+    assert client.rendered.ok
+    assert took == [{"note": "hi"}, {"note": "there"}]
 
 
 # -- Redirects --------------------------------------------------------------
@@ -815,7 +624,7 @@ def test_redirect_percent_encodes_non_ascii(url: str, encoded: str) -> None:
 
 
 def test_a_client_chosen_javascript_url_never_reaches_a_redirect_header(
-    reg: serveract.Registry,
+    reg: serveract.Registry, client: Client
 ) -> None:
     """``?next=`` from the client: making the redirect fails inside the
     action, a logged 500 with an id; no header carries the URL."""
@@ -824,37 +633,20 @@ def test_a_client_chosen_javascript_url_never_reaches_a_redirect_header(
     def sign_in(next: str = "/") -> None:
         raise serveract.redirect(next)
 
-    site = Site(reg)
-    body = json.dumps({"next": "javascript:alert(document.cookie)"}).encode()
-    answer = site.header_call("sign_in", body, headers={"HX-Request": "true"})
+    body = {"next": "javascript:alert(document.cookie)"}
+    answer = client.call("sign_in", body, headers={"HX-Request": "true"}, status="*")
     error = check_error(answer, 500)
     assert error["data"]["error_id"] in error["message"]
     assert b"javascript" not in answer.body
     for name in ("serveract-redirect", "hx-redirect", "location"):
         assert name not in answer.headers
-    answer = site.form_call(b"%24action=sign_in&next=javascript%3Aalert(1)")
-    assert "location" not in answer.headers
-    assert answer.status == 200 and site.rendered.error.status == 500
+    answer = client.form([("$action", "sign_in"), ("next", "javascript:alert(1)")])
+    assert answer.status_int == 200 and "location" not in answer.headers
+    assert client.rendered.error.status == 500
 
 
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[int]:
-    """``app`` on waitress on a free loopback port; yields the port."""
-    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield server.effective_port
-    finally:
-        server.close()
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown()
-        thread.join(timeout=10)
-
-
-def post(port: int, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def post(url: str, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
     connection.request("POST", "/page", body, headers)
     response = connection.getresponse()
     response.read()
@@ -863,7 +655,7 @@ def post(port: int, body: bytes, headers: dict[str, str]) -> http.client.HTTPRes
 
 
 def test_non_ascii_redirects_go_through_waitress_as_ascii(
-    reg: serveract.Registry,
+    reg: serveract.Registry, client: Client
 ) -> None:
     """Before, waitress failed with ``UnicodeEncodeError`` on these."""
 
@@ -871,16 +663,15 @@ def test_non_ascii_redirects_go_through_waitress_as_ascii(
     def search() -> None:
         raise serveract.redirect("/search?q=日本")
 
-    site = Site(reg)
     encoded = "/search?q=%E6%97%A5%E6%9C%AC"
-    with serving(site.wsgi) as port:
+    with serving(client.app) as url:
         headers = {"Serveract-Action": "search", "HX-Request": "true"}
-        answer = post(port, b"", headers)
+        answer = post(url, b"", headers)
         assert answer.status == 200
         assert answer.getheader("Serveract-Redirect") == encoded
         assert answer.getheader("HX-Redirect") == encoded
         form = {"Content-Type": FORM}
-        answer = post(port, b"%24action=search", form)
+        answer = post(url, b"%24action=search", form)
         assert answer.status == 303
         assert answer.getheader("Location") == encoded
     for name, value in answer.getheaders():
@@ -892,19 +683,18 @@ def test_non_ascii_redirects_go_through_waitress_as_ascii(
 
 @pytest.mark.parametrize("style", ["header", "form"])
 def test_an_action_returning_a_response_is_never_cached(
-    reg: serveract.Registry, style: str
+    reg: serveract.Registry, client: Client, style: str
 ) -> None:
     @reg.action
     def report() -> webob.Response:
         return webob.Response("saved", cache_control="public, max-age=3600")
 
-    site = Site(reg)
     if style == "header":
-        answer = site.header_call("report")
+        answer = client.call("report", [], status=200)
     else:
-        answer = site.form_call(b"%24action=report")
-    assert (answer.status, answer.body) == (200, b"saved")
-    assert answer.headers["cache-control"] == "no-store"
+        answer = client.form([("$action", "report")], status=200)
+    assert answer.body == b"saved"
+    assert answer.headers["Cache-Control"] == "no-store"
 
 
 @dataclasses.dataclass
@@ -949,16 +739,14 @@ def test_a_dataclass_field_no_request_can_fill_fails_at_registration(
 
 
 def test_a_dataclass_that_refers_to_itself_registers_and_binds(
-    reg: serveract.Registry,
+    reg: serveract.Registry, client: Client
 ) -> None:
     @reg.action
     def count(tree: Node) -> int:
         return 1 + sum(count(child) for child in tree.children)
 
-    site = Site(reg)
     tree = {"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]}
-    answer = site.header_call("count", json.dumps([tree]).encode())
-    assert (answer.status, answer.json()) == (200, 3)
+    assert client.call("count", [tree]).json == 3
 
 
 @functools.cache
@@ -968,17 +756,16 @@ def slow_enum() -> type[enum.Enum]:
     return enum.Enum("Slow", [(f"m{i}", i) for i in range(30_000)])  # type: ignore[return-value]
 
 
-def first_calls_at_once(site: Site, body: bytes, name: str) -> list[Answer]:
+def first_calls_at_once(client: Client, body: Any, name: str) -> list[Response]:
     """Two first calls of action ``name``, the second arriving while the first
     is binding its arguments."""
     barrier = threading.Barrier(2)
-    answers: list[Answer] = []
+    answers: list[Response] = []
 
     def call(delay: float) -> None:
-        environ = environ_for(body, "application/json", {"Serveract-Action": name})
         barrier.wait()
         time.sleep(delay)
-        answers.append(run_wsgi(site.wsgi, environ))
+        answers.append(client.call(name, body, status="*"))
 
     threads = [threading.Thread(target=call, args=(d,)) for d in (0, 0.01)]
     for thread in threads:
@@ -991,7 +778,7 @@ def first_calls_at_once(site: Site, body: bytes, name: str) -> list[Answer]:
 def test_two_concurrent_first_calls_are_both_right() -> None:
     """The old code filled a dataclass's field checks on the first call,
     and a second call arriving meanwhile saw half of them: a wrong 422."""
-    body = json.dumps({"point": {"x": 1, "kind": 7, "y": 2}}).encode()
+    body = {"point": {"x": 1, "kind": 7, "y": 2}}
     for _ in range(3):
         reg = serveract.Registry()
         # Built with real types: the hints must not name this function's locals.
@@ -1004,8 +791,9 @@ def test_two_concurrent_first_calls_are_both_right() -> None:
 
         move.__annotations__["point"] = point
         reg.action(move)
-        answers = first_calls_at_once(Site(reg, validate=False), body, "move")
-        assert [(a.status, a.json()) for a in answers] == [(200, 3), (200, 3)]
+        client = Client(reg, validate=False, max_body_size=LIMIT)
+        answers = first_calls_at_once(client, body, "move")
+        assert [(a.status_int, a.json) for a in answers] == [(200, 3), (200, 3)]
 
 
 def megabyte_of(item: Callable[[int], str], open_: str, close: str) -> bytes:
@@ -1048,7 +836,7 @@ def megabyte_of(item: Callable[[int], str], open_: str, close: str) -> bytes:
     ],
 )
 def test_a_megabyte_of_bad_arguments_gets_an_answer_no_larger_than_linear(
-    reg: serveract.Registry, action: str, body: bytes, key: str
+    reg: serveract.Registry, client: Client, action: str, body: bytes, key: str
 ) -> None:
     """Each bad argument is listed at most once, and the whole answer stays
     within twice the request: before, 1 MiB of unknown keys drew 9 MiB."""
@@ -1062,7 +850,7 @@ def test_a_megabyte_of_bad_arguments_gets_an_answer_no_larger_than_linear(
     def numbers(*values: int, **named: int) -> None:
         seen.append("numbers")
 
-    answer = Site(reg).header_call(action, body)
+    answer = client.send(body, JSON, action=action, status="*")
     check_error(answer, 422)
     assert answer.body.count(key.encode()) <= 1
     assert len(answer.body) <= 2 * len(body) + 1024, (len(answer.body), len(body))
@@ -1076,7 +864,7 @@ def nested_objects(depth: int) -> str:
 @pytest.mark.parametrize("depth", [65, 1000, 100_000])
 @pytest.mark.parametrize("content_type", [FORM, MULTIPART])
 def test_json_in_a_form_field_nested_too_deep_is_400(
-    reg: serveract.Registry, depth: int, content_type: str
+    reg: serveract.Registry, client: Client, depth: int, content_type: str
 ) -> None:
     """A dict parameter's form field holds JSON text: held to the same
     nesting limit as a JSON body."""
@@ -1087,31 +875,30 @@ def test_json_in_a_form_field_nested_too_deep_is_400(
         seen.append(value)
         return 1
 
-    site = Site(reg)
     deep = nested_objects(depth)
     if content_type == FORM:
         body = urlencode({"value": deep}).encode()
     else:
-        body = multipart(part("value", deep))
-    check_error(site.header_call("keep", body, content_type), 400, "nest")
+        body = multipart_of(part("value", deep))
+    answer = client.send(body, content_type, action="keep", status="*")
+    check_error(answer, 400, "nest")
     assert seen == []
 
 
 def test_json_in_a_form_field_within_the_nesting_limit_is_fine(
-    reg: serveract.Registry,
+    reg: serveract.Registry, client: Client
 ) -> None:
     @reg.action
     def keep(value: dict[str, Any]) -> Any:
         return value
 
-    site = Site(reg)
     shallow = nested_objects(10)
-    answer = site.header_call("keep", urlencode({"value": shallow}).encode(), FORM)
-    assert (answer.status, answer.json()) == (200, json.loads(shallow))
+    answer = client.form([("value", shallow)], action="keep")
+    assert answer.json == json.loads(shallow)
 
 
 def test_dict_of_int_to_int_checks_and_converts_its_keys(
-    reg: serveract.Registry,
+    reg: serveract.Registry, client: Client
 ) -> None:
     seen: list[dict[Any, Any]] = []
 
@@ -1120,13 +907,11 @@ def test_dict_of_int_to_int_checks_and_converts_its_keys(
         seen.append(counts)
         return sum(counts)
 
-    site = Site(reg)
-    answer = site.header_call("tally", b'{"counts": {"1": 2, "-3": 4}}')
-    assert (answer.status, answer.json()) == (200, -2)
+    assert client.call("tally", {"counts": {"1": 2, "-3": 4}}).json == -2
     assert seen == [{1: 2, -3: 4}]
     assert all(type(key) is int for key in seen[0])
-    for bad in (b'{"counts": {"a": 1}}', b'{"counts": {"1.5": 1}}'):
-        error = check_error(site.header_call("tally", bad), 422)
+    for bad in ({"counts": {"a": 1}}, {"counts": {"1.5": 1}}):
+        error = check_error(client.call("tally", bad, status="*"), 422)
         assert [entry["field"] for entry in error["data"]] == ["counts"]
     assert len(seen) == 1
 
@@ -1136,22 +921,19 @@ class Mixed(enum.Enum):
     TEXT = "1"
 
 
-@pytest.mark.parametrize(
-    ("body", "member"), [(b'{"choice": 1}', "NUMBER"), (b'{"choice": "1"}', "TEXT")]
-)
+@pytest.mark.parametrize(("choice", "member"), [(1, "NUMBER"), ("1", "TEXT")])
 def test_an_enum_binds_json_numbers_and_strings_to_their_own_members(
-    reg: serveract.Registry, body: bytes, member: str
+    reg: serveract.Registry, client: Client, choice: Any, member: str
 ) -> None:
     @reg.action
     def pick(choice: Mixed) -> str:
         return choice.name
 
-    answer = Site(reg).header_call("pick", body)
-    assert (answer.status, answer.json()) == (200, member)
+    assert client.call("pick", {"choice": choice}).json == member
 
 
-def signed_token(site: Site) -> str:
-    markup = str(site.actions.hidden_field("bump", item=5))
+def signed_token(client: Client) -> str:
+    markup = str(client.actions.hidden_field("bump", item=5))
     found = re.search(r'name="\$bound" value="([^"]+)"', markup)
     assert found is not None, markup
     return found.group(1)
@@ -1187,7 +969,7 @@ def with_junk(token: str, how: str) -> str:
     ],
 )
 def test_a_signed_token_with_junk_characters_is_400(
-    reg: serveract.Registry, how: str
+    reg: serveract.Registry, middleware: Callable[..., Client], how: str
 ) -> None:
     seen: list[int] = []
 
@@ -1196,26 +978,26 @@ def test_a_signed_token_with_junk_characters_is_400(
         seen.append(item)
         return item
 
-    site = Site(reg, secret="s3cret")
-    token = signed_token(site)
-    answer = site.header_call("bump", urlencode({"$bound": token}).encode(), FORM)
-    assert (answer.status, answer.json()) == (200, 5)  # the token as signed
-    junk = urlencode({"$bound": with_junk(token, how)}).encode()
-    check_error(site.header_call("bump", junk, FORM), 400)
-    check_error(site.form_call(b"%24action=bump&" + junk), 400)
+    client = middleware(max_body_size=LIMIT, secret="s3cret")
+    token = signed_token(client)
+    answer = client.form([("$bound", token)], action="bump")
+    assert answer.json == 5  # the token as signed
+    junk = with_junk(token, how)
+    check_error(client.form([("$bound", junk)], action="bump", status="*"), 400)
+    answer = client.form([("$action", "bump"), ("$bound", junk)], status="*")
+    check_error(answer, 400)
     assert seen == [5]
 
 
 def test_an_environ_without_request_method_passes_through(
-    reg: serveract.Registry,
+    middleware: Callable[..., Client], took: list[dict[str, Any]]
 ) -> None:
-    site, seen = recording_site(reg, validate=False)
-    environ = environ_for(b"%24action=take", FORM)
+    client = middleware(validate=False, max_body_size=LIMIT)
+    environ = environ_for("POST", b"%24action=take", FORM)
     del environ["REQUEST_METHOD"]
-    answer = site.call(environ)
-    assert answer.status == 200 and answer.from_app
-    assert seen == []
-    assert site.calls[-1]["method"] is None
+    assert client.serve(environ, status=200).from_app
+    assert took == []
+    assert client.calls[-1].method is None
 
 
 @pytest.mark.parametrize(
@@ -1223,14 +1005,13 @@ def test_an_environ_without_request_method_passes_through(
     ["REQUEST_METHOD", "PATH_INFO", "SCRIPT_NAME", "QUERY_STRING", "SERVER_NAME"],
 )
 def test_a_get_missing_an_optional_key_passes_through(
-    reg: serveract.Registry, missing: str
+    middleware: Callable[..., Client], took: list[dict[str, Any]], missing: str
 ) -> None:
-    site, seen = recording_site(reg, validate=False)
-    environ = environ_for(method="GET")
+    client = middleware(validate=False, max_body_size=LIMIT)
+    environ = environ_for("GET")
     del environ[missing]
-    answer = site.call(environ)
-    assert answer.status == 200 and answer.from_app
-    assert seen == []
+    assert client.serve(environ, status=200).from_app
+    assert took == []
 
 
 @pytest.mark.parametrize(
@@ -1238,38 +1019,41 @@ def test_a_get_missing_an_optional_key_passes_through(
     [
         pytest.param(b"title=milk&done=on", FORM, id="urlencoded"),
         pytest.param(b"title=" + b"m" * 20_000, FORM, id="urlencoded-past-the-peek"),
-        pytest.param(multipart(part("title", "milk")), MULTIPART, id="multipart"),
+        pytest.param(multipart_of(part("title", "milk")), MULTIPART, id="multipart"),
         pytest.param(
-            multipart(part("title", "m" * 20_000)), MULTIPART, id="multipart-long"
+            multipart_of(part("title", "m" * 20_000)), MULTIPART, id="multipart-long"
         ),
     ],
 )
-@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+@pytest.mark.parametrize("length", ["exact", "chunked"])
 def test_a_passed_through_form_keeps_the_servers_own_input_stream(
-    reg: serveract.Registry, body: bytes, content_type: str, chunked: bool
+    middleware: Callable[..., Client],
+    recorder: Recorder,
+    took: list[dict[str, Any]],
+    body: bytes,
+    content_type: str,
+    length: str,
 ) -> None:
     """The app still finds what the server put on ``wsgi.input`` (the
     validator would hide it: not used here), and reads the body as sent."""
-    site, seen = recording_site(reg, validate=False)
     found: dict[str, Any] = {}
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         stream = environ["wsgi.input"]
         found["reader"] = stream.reader
         found["server_only"] = stream.server_only()
-        return site._app(environ, start_response)
+        return recorder(environ, start_response)
 
-    site.actions.app = app
+    client = middleware(app, validate=False, max_body_size=LIMIT)
     stream = ServerBody(body)
-    environ = environ_for(body, content_type, stream=stream, chunked=chunked)
-    answer = site.call(environ)
-    assert answer.status == 200 and answer.from_app
-    assert site.calls[-1]["body"] == body
+    answer = client.send(body, content_type, length=length, stream=stream)
+    assert answer.status_int == 200 and answer.from_app
+    assert recorder.calls[-1].body == body
     assert found == {
         "reader": "the server's reader",
         "server_only": "a method of the server's stream",
     }
-    assert seen == []
+    assert took == []
 
 
 # -- Nothing escapes: hypothesis --------------------------------------------
@@ -1288,7 +1072,7 @@ TOKEN = st.text(st.characters(codec="ascii", exclude_characters="\r\n"), max_siz
 LINE_BREAKS = st.sampled_from([b"\r\n", b"\n", b"\r", b"\r\r\n", b""])
 
 
-def fuzz_site(**options: Any) -> tuple[Site, list[str]]:
+def fuzz_client(**options: Any) -> tuple[Client, list[str]]:
     """Actions that never fail on their own: any 5xx would be serveract's."""
     reg = serveract.Registry()
     seen: list[str] = []
@@ -1309,20 +1093,20 @@ def fuzz_site(**options: Any) -> tuple[Site, list[str]]:
         return n + len(items or ()) + (0 if document is None else 1)
 
     options.setdefault("max_body_size", 64 * 1024)
-    return Site(reg, validate=False, **options), seen
+    return Client(reg, validate=False, **options), seen
 
 
-def check_clean(site: Site, answer: Answer) -> None:
+def check_clean(client: Client, answer: Response) -> None:
     """A documented status, errors in their JSON shape, 5xx never."""
     if answer.from_app:
-        outcome = site.calls[-1]["result"]
+        outcome = client.calls[-1].result
         assert outcome is None or outcome.ok or outcome.error.status < 500
         return
-    assert answer.status in DOCUMENTED, (answer.status, answer.body[:300])
-    if answer.status >= 400:
+    assert answer.status_int in DOCUMENTED, (answer.status, answer.body[:300])
+    if answer.status_int >= 400:
         error = answer.error
-        assert error["type"] == ERROR_TYPES[answer.status], error
-        assert site.calls == []
+        assert error["type"] == ERROR_TYPES[answer.status_int], error
+        assert client.calls == []
 
 
 @st.composite
@@ -1435,9 +1219,9 @@ def multipart_requests(draw: st.DrawFn) -> dict[str, Any]:
     return {"body": body, "content_type": content_type, "name": name}
 
 
-def fuzz_call(site: Site, request: dict[str, Any]) -> Answer:
-    headers = {} if request["name"] is None else {"Serveract-Action": request["name"]}
-    return site.call(environ_for(request["body"], request["content_type"], headers))
+def fuzz_call(client: Client, request: dict[str, Any]) -> Response:
+    body, content_type, name = request["body"], request["content_type"], request["name"]
+    return client.send(body, content_type, action=name, length=len(body), status="*")
 
 
 @FUZZ
@@ -1445,11 +1229,11 @@ def fuzz_call(site: Site, request: dict[str, Any]) -> Answer:
 def test_structured_multipart_bodies_get_a_documented_answer(
     request: dict[str, Any],
 ) -> None:
-    site, _ = fuzz_site()
-    answer = fuzz_call(site, request)
-    check_clean(site, answer)
-    if answer.from_app and site.calls[-1]["result"] is None:
-        assert site.calls[-1]["body"] == request["body"]  # byte for byte
+    client, _ = fuzz_client()
+    answer = fuzz_call(client, request)
+    check_clean(client, answer)
+    if answer.from_app and client.calls[-1].result is None:
+        assert client.calls[-1].body == request["body"]  # byte for byte
 
 
 URLENCODED_PIECES = st.sampled_from(
@@ -1496,11 +1280,11 @@ def urlencoded_requests(draw: st.DrawFn) -> dict[str, Any]:
 @FUZZ
 @given(request=urlencoded_requests())
 def test_urlencoded_bodies_get_a_documented_answer(request: dict[str, Any]) -> None:
-    site, _ = fuzz_site()
-    answer = fuzz_call(site, request)
-    check_clean(site, answer)
-    if answer.from_app and site.calls[-1]["result"] is None:
-        assert site.calls[-1]["body"] == request["body"]
+    client, _ = fuzz_client()
+    answer = fuzz_call(client, request)
+    check_clean(client, answer)
+    if answer.from_app and client.calls[-1].result is None:
+        assert client.calls[-1].body == request["body"]
 
 
 HEADER_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x2FF), max_size=20)
@@ -1535,7 +1319,7 @@ def environs(draw: st.DrawFn) -> dict[str, Any]:
                 b"[]",
                 b'{"n": 1}',
                 b"%24action=echo&n=1",
-                multipart(part("$action", "echo"), part("n", "1")),
+                multipart_of(part("$action", "echo"), part("n", "1")),
             ]
         )
         | st.binary(max_size=64)
@@ -1568,7 +1352,7 @@ def environs(draw: st.DrawFn) -> dict[str, Any]:
         )
         | HEADER_TEXT
     )
-    environ = environ_for(body, content_type, method=method, path="/")
+    environ = environ_for(method, body, content_type, length=None)
     environ["PATH_INFO"] = path
     length = draw(
         st.sampled_from(
@@ -1613,13 +1397,13 @@ def environs(draw: st.DrawFn) -> dict[str, Any]:
 def test_no_exception_escapes_the_middleware_whatever_the_environ(
     environ: dict[str, Any],
 ) -> None:
-    site, _ = fuzz_site(allowed_origins=["*.example.com"])
-    answer = site.call(environ)  # raises if anything escaped
+    client, _ = fuzz_client(allowed_origins=["*.example.com"])
+    answer = client.serve(environ, status="*")  # raises if anything escaped
     if answer.from_app:
         return
-    assert answer.status in DOCUMENTED | {500, 503}, (answer.status, answer.body)
-    if answer.status >= 400:
+    assert answer.status_int in DOCUMENTED | {500, 503}, answer
+    if answer.status_int >= 400:
         error = answer.error
-        assert error["type"] == ERROR_TYPES[answer.status], error
-    if answer.status >= 500:
+        assert error["type"] == ERROR_TYPES[answer.status_int], error
+    if answer.status_int >= 500:
         assert error["data"]["error_id"] in error["message"]
