@@ -22,6 +22,7 @@ modules import the harness from here (``from conftest import Client``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -30,7 +31,6 @@ import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 from wsgiref.validate import validator
@@ -222,6 +222,8 @@ def environ_for(
     host: str = HOST,
     scheme: str = "http",
     path: str = "/",
+    script_name: str = "",
+    remote_addr: str | None = None,
 ) -> dict[str, Any]:
     """A WSGI environ for one request.
 
@@ -235,6 +237,9 @@ def environ_for(
     environ.pop("CONTENT_TYPE", None)
     environ["HTTP_HOST"] = host
     environ["wsgi.url_scheme"] = scheme
+    environ["SCRIPT_NAME"] = script_name
+    if remote_addr is not None:
+        environ["REMOTE_ADDR"] = remote_addr
     environ["SERVER_NAME"] = host.rpartition(":")[0] or host
     environ["SERVER_PORT"] = host.rpartition(":")[2] if ":" in host else "80"
     if content_type is not None:
@@ -275,10 +280,11 @@ class Seen:
 class Recorder:
     """A WSGI app that records every request reaching it and answers 200 with
     ``X-From: the app`` and JSON: the method, the body's length, and what
-    :func:`serveract.result` holds."""
+    :func:`serveract.result` holds. ``headers`` are added to each answer."""
 
     def __init__(self) -> None:
         self.calls: list[Seen] = []
+        self.headers: list[tuple[str, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -314,6 +320,7 @@ class Recorder:
                 ("Content-Type", JSON),
                 ("Content-Length", str(len(data))),
                 ("X-From", "the app"),
+                *self.headers,
             ],
         )
         return [data]
@@ -353,6 +360,17 @@ class Response(webtest.TestResponse):
         assert isinstance(error["message"], str)
         return typing.cast("dict[str, Any]", error)
 
+    def header(self, name: str) -> str | None:
+        """The one value of header ``name``; ``None`` when it is not sent."""
+        values = self.headers.getall(name)
+        assert len(values) <= 1, f"{name} sent {len(values)} times: {values}"
+        return values[0] if values else None
+
+    def tokens(self, name: str) -> set[str]:
+        """The comma-separated tokens of every ``name`` header, lowercased."""
+        values = self.headers.getall(name)
+        return {t.strip().lower() for v in values for t in v.split(",") if t.strip()}
+
     @property
     def from_app(self) -> bool:
         """Whether the wrapped :class:`Recorder` wrote this answer."""
@@ -372,6 +390,7 @@ class Client(webtest.TestApp):
     After each request, the process holds no more open files than before.
 
     :param app: the wrapped app, a new :class:`Recorder` by default.
+    :param host: the ``Host`` of every request, unless one says otherwise.
     """
 
     RequestClass = Request
@@ -382,15 +401,17 @@ class Client(webtest.TestApp):
         app: Any = None,
         *,
         validate: bool = True,
+        host: str = HOST,
         **options: Any,
     ) -> None:
+        self.host = host
         self.recorder = Recorder() if app is None else app
         inner = validator(self.recorder) if validate else self.recorder
         self.actions = serveract.ServerActions(inner, registry, **options)
         outer = validator(self.actions) if validate else self.actions
         # The validator above checks PEP 3333; WebTest's copy of it is off.
-        host = {"HTTP_HOST": HOST, "SERVER_NAME": HOST}
-        super().__init__(outer, extra_environ=host, lint=False)
+        extra = {"HTTP_HOST": host, "SERVER_NAME": host}
+        super().__init__(outer, extra_environ=extra, lint=False)
 
     @property
     def calls(self) -> list[Seen]:
@@ -433,6 +454,7 @@ class Client(webtest.TestApp):
         headers = dict(headers or {})
         if action is not None:
             headers["Serveract-Action"] = action
+        environ.setdefault("host", self.host)
         request = Request(environ_for(method, body, content_type, headers, **environ))
         return typing.cast("Response", self.do_request(request, status=status))
 
@@ -455,11 +477,17 @@ class Client(webtest.TestApp):
 
 
 def open_files() -> int:
-    """How many file descriptors this process holds right now."""
-    return len(os.listdir("/proc/self/fd"))
+    """How many files this process holds open right now: sockets and pipes
+    do not count, nor ``/proc/self/fd``, which another thread may be listing."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed since
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            count += target.startswith("/") and not target.endswith("/fd")
+    return count
 
 
-@contextmanager
+@contextlib.contextmanager
 def no_file_left_open() -> Iterator[None]:
     """Fails if the block leaves a file open that it opened."""
     before = open_files()
@@ -471,7 +499,7 @@ def no_file_left_open() -> Iterator[None]:
 # -- A real server ------------------------------------------------------------
 
 
-@contextmanager
+@contextlib.contextmanager
 def serving(app: Any, threads: int = 4) -> Iterator[str]:
     """Serve ``app`` with waitress on a free loopback port in a daemon thread;
     yields its base URL (``http://127.0.0.1:PORT``)."""
