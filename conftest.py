@@ -14,7 +14,8 @@ modules import the harness from here (``from conftest import Client``).
   ``send`` any request, down to its body stream and its ``Content-Length``,
   and ``serve`` any environ. No request may leave a file open.
 - Bodies a server might hand over (:class:`StrictInput`,
-  :class:`EndlessInput`, :class:`UntouchableInput`), multipart bodies
+  :class:`EndlessInput`, :class:`ServerBody`, :class:`UntouchableInput`),
+  multipart bodies
   (:func:`multipart`, or crafted part by part with :func:`part` and
   :func:`multipart_of`), and :func:`serving`, a real waitress server in a
   thread.
@@ -47,6 +48,19 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 BOUNDARY = "serveract-test-boundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+#: The ``type`` of the error serveract itself answers with each status.
+ERROR_TYPES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_arguments",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 # -- Fixtures -----------------------------------------------------------------
@@ -147,6 +161,33 @@ class EndlessInput:
 
     def __iter__(self) -> Iterator[bytes]:
         raise AssertionError("iterating an endless body")
+
+
+class ServerBody:
+    """A server's own body stream (gunicorn's ``Body`` is one): not seekable,
+    with attributes of its own that an app may use."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.reader = "the server's reader"
+
+    def server_only(self) -> str:
+        return "a method of the server's stream"
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._data.readline(size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return self._data.readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._data)
+
+    def seekable(self) -> bool:
+        return False
 
 
 class UntouchableInput:

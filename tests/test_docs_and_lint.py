@@ -194,7 +194,7 @@ def test_quick_start_works_as_the_readme_says(server):
             assert "serveract" in script.read().decode()
 
 
-def test_quick_start_form_with_javascript_on():
+def test_quick_start_form_works_with_javascript_on():
     with serve_quick_start("python -m serveract") as url, chromium() as browser:
         page = browser.new_page()
         page.goto(url + "/")
