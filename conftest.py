@@ -15,10 +15,9 @@ modules import the harness from here (``from conftest import Client``).
   and ``serve`` any environ. No request may leave a file open.
 - Bodies a server might hand over (:class:`StrictInput`,
   :class:`EndlessInput`, :class:`ServerBody`, :class:`UntouchableInput`),
-  multipart bodies
-  (:func:`multipart`, or crafted part by part with :func:`part` and
-  :func:`multipart_of`), and :func:`serving`, a real waitress server in a
-  thread.
+  multipart bodies (:func:`multipart`, or crafted part by part with
+  :func:`part` and :func:`multipart_of`), and :func:`serving`, a real
+  waitress server in a thread.
 """
 
 from __future__ import annotations
