@@ -11,21 +11,26 @@ modules import the harness from here (``from conftest import Client``).
 - :class:`Client`: WebTest driving ``ServerActions`` around an app, with
   ``wsgiref.validate.validator`` on both sides of the middleware. Besides
   WebTest's own ``get``/``post``, ``call`` makes a JSON header call and
-  ``send`` any request, down to its body stream and its ``Content-Length``.
+  ``send`` any request, down to its body stream and its ``Content-Length``,
+  and ``serve`` any environ. No request may leave a file open.
 - Bodies a server might hand over (:class:`StrictInput`,
-  :class:`EndlessInput`, :class:`UntouchableInput`), :func:`multipart`, and
-  :func:`serving`, a real waitress server in a thread.
+  :class:`EndlessInput`, :class:`ServerBody`, :class:`UntouchableInput`),
+  multipart bodies (:func:`multipart`, or crafted part by part with
+  :func:`part` and :func:`multipart_of`), and :func:`serving`, a real
+  waitress server in a thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
+import os
+import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 from wsgiref.validate import validator
@@ -40,6 +45,21 @@ import serveract
 HOST = "example.com"  # the Host of every request, unless a test says otherwise
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+BOUNDARY = "serveract-test-boundary"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+#: The ``type`` of the error serveract itself answers with each status.
+ERROR_TYPES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_arguments",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 # -- Fixtures -----------------------------------------------------------------
@@ -142,6 +162,33 @@ class EndlessInput:
         raise AssertionError("iterating an endless body")
 
 
+class ServerBody:
+    """A server's own body stream (gunicorn's ``Body`` is one): not seekable,
+    with attributes of its own that an app may use."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.reader = "the server's reader"
+
+    def server_only(self) -> str:
+        return "a method of the server's stream"
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._data.readline(size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return self._data.readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._data)
+
+    def seekable(self) -> bool:
+        return False
+
+
 class UntouchableInput:
     """A body that must not be read at all."""
 
@@ -162,28 +209,46 @@ class UntouchableInput:
         raise AssertionError("the body was read")
 
 
+def part(
+    name: str,
+    data: bytes | str = b"",
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    headers: bytes = b"",
+) -> bytes:
+    """One ``multipart/form-data`` part: its header block (``headers`` are
+    more raw lines), a blank line, its data."""
+    disposition = f'form-data; name="{name}"'
+    if filename is not None:
+        disposition += f'; filename="{filename}"'
+    head = f"Content-Disposition: {disposition}\r\n"
+    if content_type is not None:
+        head += f"Content-Type: {content_type}\r\n"
+    data = data.encode() if isinstance(data, str) else data
+    return head.encode() + headers + b"\r\n" + data
+
+
+def multipart_of(*parts: bytes, boundary: str = BOUNDARY) -> bytes:
+    """A multipart body of ``parts``, closed by the final delimiter."""
+    delimiter = b"--" + boundary.encode()
+    body = b"".join(delimiter + b"\r\n" + p + b"\r\n" for p in parts)
+    return body + delimiter + b"--\r\n"
+
+
 def multipart(
     fields: Iterable[tuple[str, str]] = (),
     files: Iterable[tuple[str, str, bytes]] = (),
-    boundary: str = "serveract-test-boundary",
+    boundary: str = BOUNDARY,
 ) -> tuple[bytes, str]:
     """A ``multipart/form-data`` body (text fields, then files) and its type."""
-    out = []
-    for name, value in fields:
-        out.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    for name, filename, data in files:
-        out.append(
-            f"--{boundary}\r\nContent-Disposition: form-data; "
-            f'name="{name}"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-            + data
-            + b"\r\n"
-        )
-    out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+    octets = "application/octet-stream"
+    body = multipart_of(
+        *(part(name, value) for name, value in fields),
+        *(part(n, data, filename=f, content_type=octets) for n, f, data in files),
+        boundary=boundary,
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def environ_for(
@@ -197,6 +262,8 @@ def environ_for(
     host: str = HOST,
     scheme: str = "http",
     path: str = "/",
+    script_name: str = "",
+    remote_addr: str | None = None,
 ) -> dict[str, Any]:
     """A WSGI environ for one request.
 
@@ -210,6 +277,9 @@ def environ_for(
     environ.pop("CONTENT_TYPE", None)
     environ["HTTP_HOST"] = host
     environ["wsgi.url_scheme"] = scheme
+    environ["SCRIPT_NAME"] = script_name
+    if remote_addr is not None:
+        environ["REMOTE_ADDR"] = remote_addr
     environ["SERVER_NAME"] = host.rpartition(":")[0] or host
     environ["SERVER_PORT"] = host.rpartition(":")[2] if ":" in host else "80"
     if content_type is not None:
@@ -238,7 +308,7 @@ def environ_for(
 class Seen:
     """One request as it reached the wrapped app."""
 
-    method: str
+    method: str | None
     path: str
     query: str
     content_type: str | None
@@ -250,16 +320,18 @@ class Seen:
 class Recorder:
     """A WSGI app that records every request reaching it and answers 200 with
     ``X-From: the app`` and JSON: the method, the body's length, and what
-    :func:`serveract.result` holds."""
+    :func:`serveract.result` holds. ``headers`` are added to each answer."""
 
     def __init__(self) -> None:
         self.calls: list[Seen] = []
+        self.headers: list[tuple[str, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD")
         stream = environ["wsgi.input"]
         length = environ.get("CONTENT_LENGTH", "")
         if length.isdigit():
-            body = stream.read(int(length))
+            body = stream.read(min(int(length), sys.maxsize))  # a lying one too
         elif environ.get("wsgi.input_terminated"):
             body = b"".join(iter(lambda: stream.read(8192), b""))
         else:
@@ -267,7 +339,7 @@ class Recorder:
         outcome = serveract.result(environ)
         self.calls.append(
             Seen(
-                method=environ["REQUEST_METHOD"],
+                method=method,
                 path=environ.get("PATH_INFO", ""),
                 query=environ.get("QUERY_STRING", ""),
                 content_type=environ.get("CONTENT_TYPE"),
@@ -277,7 +349,7 @@ class Recorder:
             )
         )
         answer = {
-            "method": environ["REQUEST_METHOD"],
+            "method": method,
             "body_length": len(body),
             "result": None if outcome is None else summary(outcome),
         }
@@ -288,6 +360,7 @@ class Recorder:
                 ("Content-Type", JSON),
                 ("Content-Length", str(len(data))),
                 ("X-From", "the app"),
+                *self.headers,
             ],
         )
         return [data]
@@ -327,6 +400,22 @@ class Response(webtest.TestResponse):
         assert isinstance(error["message"], str)
         return typing.cast("dict[str, Any]", error)
 
+    def header(self, name: str) -> str | None:
+        """The one value of header ``name``; ``None`` when it is not sent."""
+        values = self.headers.getall(name)
+        assert len(values) <= 1, f"{name} sent {len(values)} times: {values}"
+        return values[0] if values else None
+
+    def tokens(self, name: str) -> set[str]:
+        """The comma-separated tokens of every ``name`` header, lowercased."""
+        values = self.headers.getall(name)
+        return {t.strip().lower() for v in values for t in v.split(",") if t.strip()}
+
+    @property
+    def from_app(self) -> bool:
+        """Whether the wrapped :class:`Recorder` wrote this answer."""
+        return self.headers.get("X-From") == "the app"
+
 
 class Request(webtest.TestRequest):
     ResponseClass = Response
@@ -338,8 +427,10 @@ class Client(webtest.TestApp):
     Both sides of the middleware run inside ``wsgiref.validate.validator``
     (whose warnings are errors here) unless ``validate=False``, for the few
     requests the validator itself refuses (a malformed ``Content-Length``).
+    After each request, the process holds no more open files than before.
 
     :param app: the wrapped app, a new :class:`Recorder` by default.
+    :param host: the ``Host`` of every request, unless one says otherwise.
     """
 
     RequestClass = Request
@@ -350,20 +441,30 @@ class Client(webtest.TestApp):
         app: Any = None,
         *,
         validate: bool = True,
+        host: str = HOST,
         **options: Any,
     ) -> None:
+        self.host = host
         self.recorder = Recorder() if app is None else app
         inner = validator(self.recorder) if validate else self.recorder
         self.actions = serveract.ServerActions(inner, registry, **options)
         outer = validator(self.actions) if validate else self.actions
         # The validator above checks PEP 3333; WebTest's copy of it is off.
-        host = {"HTTP_HOST": HOST, "SERVER_NAME": HOST}
-        super().__init__(outer, extra_environ=host, lint=False)
+        extra = {"HTTP_HOST": host, "SERVER_NAME": host}
+        super().__init__(outer, extra_environ=extra, lint=False)
 
     @property
     def calls(self) -> list[Seen]:
         """The requests that reached the wrapped :class:`Recorder`."""
         return typing.cast("list[Seen]", self.recorder.calls)
+
+    @property
+    def rendered(self) -> serveract.Result:
+        """The outcome of the form the app last rendered (by a ``GET``)."""
+        assert self.calls, "the app rendered nothing"
+        seen = self.calls[-1]
+        assert seen.method == "GET" and seen.result is not None, seen
+        return seen.result
 
     def call(self, name: str, body: Any = None, **options: Any) -> Response:
         """A header call for ``name`` with ``body`` as JSON (none if ``None``);
@@ -393,14 +494,52 @@ class Client(webtest.TestApp):
         headers = dict(headers or {})
         if action is not None:
             headers["Serveract-Action"] = action
+        environ.setdefault("host", self.host)
         request = Request(environ_for(method, body, content_type, headers, **environ))
         return typing.cast("Response", self.do_request(request, status=status))
+
+    def do_request(
+        self, req: Any, status: Any = None, expect_errors: Any = None
+    ) -> Any:
+        with no_file_left_open():
+            return super().do_request(req, status, expect_errors)
+
+    def serve(
+        self, environ: dict[str, Any], status: int | str | None = None
+    ) -> Response:
+        """``environ`` exactly as given, straight to the middleware, even one
+        WebTest would refuse to send (no host, no scheme)."""
+        with no_file_left_open():
+            response = Request(environ).get_response(self.app, catch_exc_info=True)
+            response.body  # noqa: B018 - reads and closes the answer
+        self._check_status(status, response)
+        return typing.cast("Response", response)
+
+
+def open_files() -> int:
+    """How many files this process holds open right now: sockets and pipes
+    do not count, nor ``/proc/self/fd``, which another thread may be listing."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed since
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            count += target.startswith("/") and not target.endswith("/fd")
+    return count
+
+
+@contextlib.contextmanager
+def no_file_left_open() -> Iterator[None]:
+    """Fails if the block leaves a file open that it opened."""
+    before = open_files()
+    yield
+    after = open_files()
+    assert after <= before, f"{after - before} file(s) left open by the call"
 
 
 # -- A real server ------------------------------------------------------------
 
 
-@contextmanager
+@contextlib.contextmanager
 def serving(app: Any, threads: int = 4) -> Iterator[str]:
     """Serve ``app`` with waitress on a free loopback port in a daemon thread;
     yields its base URL (``http://127.0.0.1:PORT``)."""

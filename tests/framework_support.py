@@ -11,6 +11,7 @@ import http.client
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +34,9 @@ import serveract  # noqa: E402
 #: Where the serveract under test lives, first on the subprocesses' path.
 SERVERACT_DIR = Path(serveract.__file__).resolve().parent
 START_TIMEOUT = 15.0
-SERVING = re.compile(r"Serving on (http://\S+?)/?$|Listening at: (http://\S+)")
+#: How ``python -m serveract`` and waitress (``Serving on``), gunicorn
+#: (``Listening at:``) and ``flask run`` (``Running on``) say where they listen.
+SERVING = re.compile(r"(?:Serving on|Listening at:|Running on) (http://[^\s/]+)")
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -125,17 +128,22 @@ def serving(
     args: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
 ) -> Iterator[Process]:
     """Like :func:`running`, once the server printed the URL it listens on
-    (``Serving on …`` from ``python -m serveract``, ``Listening at: …`` from
-    gunicorn), which is then in ``process.url``."""
+    (:data:`SERVING`), which is then in ``process.url``."""
     with running(args, cwd=cwd, env=env) as process:
         yield started(process)
 
 
 def started(process: Process) -> Process:
     """``process`` once it printed the URL it serves, now in ``process.url``."""
-    found = process.wait_for(SERVING, START_TIMEOUT)
-    process.url = (found.group(1) or found.group(2)).rstrip("/")
+    process.url = process.wait_for(SERVING, START_TIMEOUT).group(1)
     return process
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def serve_cli(

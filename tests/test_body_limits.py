@@ -16,13 +16,24 @@ import pytest
 import webob
 
 import serveract
-from conftest import FORM, Client, EndlessInput, UntouchableInput, multipart
+from conftest import (
+    BOUNDARY,
+    FORM,
+    MULTIPART,
+    Client,
+    EndlessInput,
+    UntouchableInput,
+    multipart,
+    multipart_of,
+    part,
+)
 
 LIMIT = 100_000  # max_body_size here: small, so overflows are fast
+MIB = 1 << 20
 CHUNK = 65536  # what serveract reads at a time from a body of unknown length
-MULTIPART = "multipart/form-data; boundary=b"
-PART = b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n'
-ACTION_PART = b'--b\r\nContent-Disposition: form-data; name="$action"\r\n\r\nping\r\n'
+DELIMITER = f"--{BOUNDARY}\r\n".encode()
+PART = DELIMITER + part("note")  # and the note's text, as long as it goes
+ACTION_PART = DELIMITER + part("$action", "ping") + b"\r\n"
 
 
 @pytest.fixture
@@ -38,7 +49,7 @@ def client(middleware: Callable[..., Client]) -> Client:
     [
         pytest.param("application/json", b"[]", id="json"),
         pytest.param(FORM, b"a=1", id="urlencoded"),
-        pytest.param(MULTIPART, b"--b--", id="multipart"),
+        pytest.param(MULTIPART, multipart_of(), id="multipart"),
         pytest.param(None, b"", id="no-type"),
     ],
 )
@@ -132,19 +143,32 @@ def test_without_content_length_or_a_terminated_input_there_is_no_body(
 # -- Form fields and uploads --------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["multipart", "urlencoded"])
-@pytest.mark.parametrize("how", ["header", "form"])
-def test_thousands_of_form_fields_are_413(
-    reg: serveract.Registry, middleware: Callable[..., Client], form: str, how: str
-) -> None:
-    seen = []
+@pytest.fixture
+def anything(reg: serveract.Registry) -> list[dict[str, str]]:
+    """Registers ``anything(**fields)``; the fields of each call."""
+    seen: list[dict[str, str]] = []
 
     @reg.action
     def anything(**fields: str) -> int:
         seen.append(fields)
         return len(fields)
 
-    fields = [("$action", "anything")] + [(f"f{i}", "1") for i in range(5000)]
+    return seen
+
+
+@pytest.mark.parametrize("count", [1001, 5000])
+@pytest.mark.parametrize("form", ["multipart", "urlencoded"])
+@pytest.mark.parametrize("how", ["header", "form"])
+def test_more_than_a_thousand_form_fields_are_413(
+    middleware: Callable[..., Client],
+    anything: list[dict[str, str]],
+    count: int,
+    form: str,
+    how: str,
+) -> None:
+    fields = [(f"f{i}", "1") for i in range(count)]
+    if how == "form":
+        fields.insert(0, ("$action", "anything"))
     if form == "multipart":
         body, content_type = multipart(fields)
     else:
@@ -154,19 +178,64 @@ def test_thousands_of_form_fields_are_413(
     action = "anything" if how == "header" else None
     error = client.send(body, content_type, action=action, status=413).error
     assert error["type"] == "payload_too_large"
-    assert "more than" in error["message"]
-    assert seen == []
+    assert "more than" in error["message"] and "fields" in error["message"]
+    assert anything == []
 
 
-def test_nearly_a_thousand_form_fields_are_fine(
+@pytest.mark.parametrize("count", [990, 1000])
+def test_a_thousand_form_fields_are_fine(
+    client: Client, anything: list[dict[str, str]], count: int
+) -> None:
+    body, content_type = multipart([(f"f{i}", "1") for i in range(count)])
+    assert client.send(body, content_type, action="anything").json == count
+    assert len(anything[0]) == count
+
+
+def test_a_form_of_a_thousand_fields_with_its_action_field_is_fine(
+    client: Client, anything: list[dict[str, str]]
+) -> None:
+    """The hidden field a rendered form adds does not push a form of 999
+    fields over the limit."""
+    fields = [("$action", "anything")] + [(f"f{i}", "1") for i in range(999)]
+    client.send(*multipart(fields), status=200)
+    assert client.rendered.value == 999
+
+
+def test_more_than_a_hundred_uploads_are_413(
     reg: serveract.Registry, client: Client
 ) -> None:
-    @reg.action
-    def anything(**fields: str) -> int:
-        return len(fields)
+    seen: list[int] = []
 
-    body, content_type = multipart([(f"f{i}", "1") for i in range(990)])
-    assert client.send(body, content_type, action="anything").json == 990
+    @reg.action
+    def store(files: list[typing.BinaryIO]) -> int:
+        seen.append(len(files))
+        return len(files)
+
+    uploads = [part("files", b"x", filename=f"{i}.txt") for i in range(101)]
+    header = client.send(multipart_of(*uploads), MULTIPART, action="store", status=413)
+    assert header.error["type"] == "payload_too_large"
+    form = multipart_of(part("$action", "store"), *uploads)
+    assert client.send(form, MULTIPART, status=413).error["type"] == "payload_too_large"
+    assert seen == [] and client.calls == []
+
+
+def test_a_hundred_uploads_are_read_and_closed_when_the_call_ends(
+    reg: serveract.Registry, client: Client
+) -> None:
+    kept: list[typing.BinaryIO] = []
+
+    @reg.action
+    def store(files: list[typing.BinaryIO]) -> list[str]:
+        kept.extend(files)
+        return sorted({file.read().decode() for file in files})
+
+    body = multipart_of(
+        *(part("files", f"file {i % 3}", filename=f"{i}.txt") for i in range(100))
+    )
+    answer = client.send(body, MULTIPART, action="store")
+    assert answer.json == ["file 0", "file 1", "file 2"]
+    assert len(kept) == 100
+    assert all(file.closed for file in kept)
 
 
 def test_an_upload_is_spooled_to_disk_not_held_in_memory(
@@ -237,6 +306,58 @@ def test_the_spooled_body_and_its_uploads_are_closed_when_the_call_ends(
     assert not leaks, [str(w.message) for w in leaks]
     assert all(document.closed for document in uploads)
     assert len(uploads) == (0 if outcome == "too large" else 1)
+
+
+# How each ending answers: a header call with its own status, a no-JS form
+# by the app rendering the outcome (200), unless no action could run.
+ENDINGS = {
+    "returns": (200, 200),
+    "raises": (500, 200),
+    "action-error": (400, 200),
+    "redirect": (200, 303),
+    "unfit": (422, 200),
+    "truncated": (400, 400),
+    "too-many-fields": (413, 413),
+}
+
+
+@pytest.mark.parametrize("how", list(ENDINGS))
+@pytest.mark.parametrize("style", ["header", "form"])
+def test_uploads_are_closed_however_the_call_ends(
+    reg: serveract.Registry, middleware: Callable[..., Client], how: str, style: str
+) -> None:
+    """Large uploads spool to files; none of them outlives the call (the
+    :class:`~conftest.Client` compares the open files)."""
+
+    @reg.action
+    def store(document: typing.BinaryIO, count: int = 0) -> int:
+        if how == "raises":
+            raise RuntimeError("boom")
+        if how == "action-error":
+            raise serveract.ActionError("no")
+        if how == "redirect":
+            raise serveract.redirect("/done")
+        return len(document.read())
+
+    first = [part("$action", "store")] if style == "form" else []
+    many = [part(f"x{i}", "") for i in range(1001)] if how == "too-many-fields" else []
+    big = b"z" * (3 * MIB // 2)  # past any in-memory spool size
+    body = multipart_of(  # the uploads first: spooled when the call fails
+        *first,
+        part("document", big, filename="big.bin"),
+        part("document2", big, filename="big2.bin"),
+        part("count", "many" if how == "unfit" else "1"),
+        *many,
+    )
+    sent = body[: len(body) // 2] if how == "truncated" else body
+    action = "store" if style == "header" else None
+    status = ENDINGS[how][style == "form"]
+    client = middleware(max_body_size=4 * MIB)
+    answer = client.send(
+        sent, MULTIPART, action=action, length=len(body), status=status
+    )
+    if style == "form" and status == 200:
+        assert answer.from_app
 
 
 # -- Content-Length, at its word ----------------------------------------------

@@ -7,6 +7,7 @@ front page, another page).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -14,21 +15,12 @@ from typing import Any
 
 import pytest
 import webob
-from access_support import (
-    FORM,
-    JSON,
-    PASSED,
-    Answer,
-    Counter,
-    Recorder,
-    form_body,
-    request,
-)
+from access_support import Counter
 from browser_support import RequestLog, chromium
 from playwright.sync_api import Browser, Page
 
 import serveract
-from conftest import serving
+from conftest import FORM, JSON, Client, Response, serving
 
 ORIGINS = ["app.example.com", "*.example.org", "**.example.edu", "localhost:5173"]
 HOST = "api.example.net"  # the API's own host in the in-process tests
@@ -61,10 +53,9 @@ class Html(str):
 
 @dataclass
 class Api:
-    """The middleware under test, the app it wraps, and the action counter."""
+    """The middleware under test, and the action counter."""
 
-    app: Any
-    wrapped: Recorder
+    client: Client
     ran: Counter
 
 
@@ -106,10 +97,8 @@ def build(**options: Any) -> Api:
         ran()
         raise RuntimeError("boom")
 
-    wrapped = Recorder()
     options.setdefault("allowed_origins", ORIGINS)
-    app = serveract.ServerActions(wrapped.wrapped(), registry, **options)
-    return Api(app, wrapped, ran)
+    return Api(Client(registry, host=HOST, **options), ran)
 
 
 @pytest.fixture
@@ -118,14 +107,14 @@ def api() -> Api:
 
 
 def preflight(
-    app: Any,
+    api: Api,
     origin: str,
     path: str = "/_serveract/add",
     *,
     request_method: str = "POST",
     request_headers: str | None = "content-type",
     **more: str,
-) -> Answer:
+) -> Response:
     """An ``OPTIONS`` preflight as Chromium sends it (lowercase, sorted names)."""
     headers = {
         "Origin": origin,
@@ -135,37 +124,47 @@ def preflight(
     }
     if request_headers is not None:
         headers["Access-Control-Request-Headers"] = request_headers
-    return request(app, path, method="OPTIONS", headers=headers)
+    return api.client.send(
+        method="OPTIONS", path=path, headers=headers, length=None, status="*"
+    )
+
+
+def call(
+    api: Api, path: str, body: Any, content_type: str = JSON, **headers: str
+) -> Response:
+    """A POST of ``body``: JSON, unless it is text of ``content_type``."""
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    return api.client.send(data, content_type, path=path, headers=headers, status="*")
 
 
 def assert_preflight_allowed(
-    answer: Answer, origin: str, header: str = "Serveract-Action"
+    answer: Response, origin: str, header: str = "Serveract-Action"
 ) -> None:
     """Every header SPEC and BRIEF fix for an allowed preflight."""
-    assert answer.status == 204, answer
+    assert answer.status_int == 204, answer
     assert answer.body == b""
-    assert answer.get("Access-Control-Allow-Origin") == origin
+    assert answer.header("Access-Control-Allow-Origin") == origin
     assert answer.tokens("Access-Control-Allow-Methods") == {"post"}
     assert answer.tokens("Access-Control-Allow-Headers") == {
         header.lower(),
         "content-type",
     }
-    assert answer.get("Access-Control-Allow-Credentials") == "true"
-    assert answer.get("Access-Control-Max-Age") == "600"
+    assert answer.header("Access-Control-Allow-Credentials") == "true"
+    assert answer.header("Access-Control-Max-Age") == "600"
     assert "origin" in answer.tokens("Vary")
 
 
-def assert_cors_answer(answer: Answer, origin: str) -> None:
+def assert_cors_answer(answer: Response, origin: str) -> None:
     """Every header SPEC and BRIEF fix for an action answer to an allowed origin."""
-    assert answer.get("Access-Control-Allow-Origin") == origin
-    assert answer.get("Access-Control-Allow-Credentials") == "true"
+    assert answer.header("Access-Control-Allow-Origin") == origin
+    assert answer.header("Access-Control-Allow-Credentials") == "true"
     assert "serveract-redirect" in answer.tokens("Access-Control-Expose-Headers")
     assert "origin" in answer.tokens("Vary")
 
 
-def assert_no_allow_origin(answer: Answer) -> None:
-    assert answer.all("Access-Control-Allow-Origin") == [], answer.headers
-    assert all(value != "*" for _, value in answer.headers), answer.headers
+def assert_no_allow_origin(answer: Response) -> None:
+    assert answer.header("Access-Control-Allow-Origin") is None, answer.headerlist
+    assert all(value != "*" for _, value in answer.headerlist), answer.headerlist
 
 
 # -- The preflight --------------------------------------------------------------
@@ -175,9 +174,9 @@ def assert_no_allow_origin(answer: Answer) -> None:
 def test_a_preflight_for_a_path_call_from_an_allowed_origin_is_answered_204(
     api: Api, origin: str
 ) -> None:
-    answer = preflight(api.app, origin)
+    answer = preflight(api, origin)
     assert_preflight_allowed(answer, origin)
-    assert api.wrapped.seen == []
+    assert api.client.calls == []
     assert api.ran.count == 0
 
 
@@ -194,9 +193,9 @@ def test_a_preflight_naming_the_action_header_is_answered_on_any_path(
     api: Api, path: str, request_headers: str
 ) -> None:
     origin = "https://app.example.com"
-    answer = preflight(api.app, origin, path, request_headers=request_headers)
+    answer = preflight(api, origin, path, request_headers=request_headers)
     assert_preflight_allowed(answer, origin)
-    assert api.wrapped.seen == []
+    assert api.client.calls == []
 
 
 def test_a_preflight_without_request_headers_is_answered_for_a_path_call(
@@ -204,7 +203,7 @@ def test_a_preflight_without_request_headers_is_answered_for_a_path_call(
 ) -> None:
     # A preflight may name no headers at all: the path makes it an action's.
     origin = "https://shop.example.org"
-    assert_preflight_allowed(preflight(api.app, origin, request_headers=None), origin)
+    assert_preflight_allowed(preflight(api, origin, request_headers=None), origin)
 
 
 def test_a_preflight_from_a_vite_dev_server_on_another_site_is_answered(
@@ -212,36 +211,37 @@ def test_a_preflight_from_a_vite_dev_server_on_another_site_is_answered(
 ) -> None:
     # localhost:5173 calling api.example.net is cross-site, not only cross-origin.
     origin = "http://localhost:5173"
-    answer = preflight(api.app, origin, **{"Sec-Fetch-Site": "cross-site"})
+    answer = preflight(api, origin, **{"Sec-Fetch-Site": "cross-site"})
     assert_preflight_allowed(answer, origin)
 
 
 def test_the_preflight_allows_the_configured_action_header() -> None:
     api = build(header="X-Call-Action")
     origin = "https://app.example.com"
-    answer = preflight(api.app, origin, "/", request_headers="x-call-action")
+    answer = preflight(api, origin, "/", request_headers="x-call-action")
     assert_preflight_allowed(answer, origin, header="X-Call-Action")
-    assert_preflight_allowed(preflight(api.app, origin), origin, "X-Call-Action")
+    assert_preflight_allowed(preflight(api, origin), origin, "X-Call-Action")
     # The default name is no action header here: that preflight is the app's.
-    other = preflight(api.app, origin, "/", request_headers="serveract-action")
-    assert other.body == PASSED
-    assert len(api.wrapped.seen) == 1
+    other = preflight(api, origin, "/", request_headers="serveract-action")
+    assert other.from_app
+    assert len(api.client.calls) == 1
 
 
 def test_a_preflight_for_a_path_call_under_a_script_name_is_answered(
     api: Api,
 ) -> None:
     origin = "https://app.example.com"
-    answer = request(
-        api.app,
-        "/_serveract/add",
+    headers = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    answer = api.client.send(
         method="OPTIONS",
+        path="/_serveract/add",
         script_name="/api",
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
+        headers=headers,
+        length=None,
     )
     assert_preflight_allowed(answer, origin)
 
@@ -257,14 +257,14 @@ def test_a_preflight_for_a_path_call_under_a_script_name_is_answered(
 def test_a_preflight_from_a_refused_origin_gets_no_allow_origin(
     api: Api, origin: str, path: str, request_headers: str
 ) -> None:
-    answer = preflight(api.app, origin, path, request_headers=request_headers)
+    answer = preflight(api, origin, path, request_headers=request_headers)
     assert_no_allow_origin(answer)
     assert api.ran.count == 0
 
 
 def test_without_allowed_origins_no_preflight_is_allowed() -> None:
     api = build(allowed_origins=())
-    answer = preflight(api.app, "https://app.example.com")
+    answer = preflight(api, "https://app.example.com")
     assert_no_allow_origin(answer)
     assert api.ran.count == 0
 
@@ -286,33 +286,33 @@ def test_preflights_not_for_actions_pass_through_untouched(
     api: Api, path: str, request_method: str, request_headers: str | None
 ) -> None:
     # The wrapped app's own CORS answer must reach the browser as it wrote it.
-    api.wrapped.answer_headers = [("Access-Control-Allow-Origin", "https://cdn.test")]
+    api.client.recorder.headers = [("Access-Control-Allow-Origin", "https://cdn.test")]
     origin = "https://app.example.com"
     answer = preflight(
-        api.app,
+        api,
         origin,
         path,
         request_method=request_method,
         request_headers=request_headers,
     )
-    assert answer.status == 200
-    assert answer.body == PASSED
-    assert answer.headers == [
-        ("Content-Type", "text/plain"),
-        ("Content-Length", str(len(PASSED))),
+    assert answer.status_int == 200
+    assert answer.headerlist == [
+        ("Content-Type", JSON),
+        ("Content-Length", str(len(answer.body))),
+        ("X-From", "the app"),
         ("Access-Control-Allow-Origin", "https://cdn.test"),
     ]
-    [seen] = api.wrapped.seen
+    [seen] = api.client.calls
     assert (seen.method, seen.path) == ("OPTIONS", path)
-    assert seen.headers["Origin"] == origin
-    assert seen.headers["Access-Control-Request-Method"] == request_method
-    assert seen.headers.get("Access-Control-Request-Headers") == request_headers
+    assert seen.headers["HTTP_ORIGIN"] == origin
+    assert seen.headers["HTTP_ACCESS_CONTROL_REQUEST_METHOD"] == request_method
+    assert seen.headers.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS") == request_headers
 
 
 def test_an_options_request_without_origin_passes_through(api: Api) -> None:
-    answer = request(api.app, "/", method="OPTIONS")
-    assert (answer.status, answer.body) == (200, PASSED)
-    assert [seen.method for seen in api.wrapped.seen] == ["OPTIONS"]
+    answer = api.client.send(method="OPTIONS", length=None, status=200)
+    assert answer.from_app
+    assert [seen.method for seen in api.client.calls] == ["OPTIONS"]
 
 
 # -- Action answers --------------------------------------------------------------
@@ -336,28 +336,21 @@ def test_action_answers_to_an_allowed_origin_carry_the_cors_headers(
     api: Api, path: str, headers: dict[str, str], body: Any, status: int
 ) -> None:
     origin = "https://shop.example.org"
-    answer = request(
-        api.app, path, headers={"Origin": origin, **JSON, **headers}, body=body
-    )
-    assert answer.status == status, answer.body
+    answer = call(api, path, body, Origin=origin, **headers)
+    assert answer.status_int == status, answer.body
     assert_cors_answer(answer, origin)
-    assert api.wrapped.seen == []
+    assert api.client.calls == []
 
 
 def test_a_redirect_answer_exposes_its_header_to_the_front_end(api: Api) -> None:
-    origin = "https://app.example.com"
-    answer = request(
-        api.app, "/_serveract/leave", headers={"Origin": origin, **JSON}, body=[]
-    )
-    assert answer.get("Serveract-Redirect") == "/elsewhere"
+    answer = call(api, "/_serveract/leave", [], Origin="https://app.example.com")
+    assert answer.header("Serveract-Redirect") == "/elsewhere"
     assert "serveract-redirect" in answer.tokens("Access-Control-Expose-Headers")
 
 
 def test_vary_origin_is_added_to_the_vary_an_action_response_sets(api: Api) -> None:
     origin = "https://app.example.com"
-    answer = request(
-        api.app, "/_serveract/own_response", headers={"Origin": origin}, body=[]
-    )
+    answer = call(api, "/_serveract/own_response", [], Origin=origin)
     assert answer.json == {"own": True}
     assert {"accept", "origin"} <= answer.tokens("Vary")
 
@@ -366,13 +359,9 @@ def test_an_allowed_origin_is_served_though_the_browser_says_cross_site(
     api: Api,
 ) -> None:
     origin = "http://localhost:5173"
-    answer = request(
-        api.app,
-        "/_serveract/add",
-        headers={"Origin": origin, "Sec-Fetch-Site": "cross-site"},
-        body=[2, 3],
-    )
-    assert (answer.status, answer.json) == (200, 5)
+    headers = {"Origin": origin, "Sec-Fetch-Site": "cross-site"}
+    answer = call(api, "/_serveract/add", [2, 3], **headers)
+    assert (answer.status_int, answer.json) == (200, 5)
     assert_cors_answer(answer, origin)
 
 
@@ -381,13 +370,9 @@ def test_an_enhanced_form_from_an_allowed_origin_gets_the_cors_headers(
 ) -> None:
     # The client posts an enhanced form as a header call with a form body.
     origin = "https://app.example.com"
-    answer = request(
-        api.app,
-        "/",
-        headers={"Origin": origin, "Serveract-Action": "add", **FORM},
-        body=form_body(a="2", b="3"),
-    )
-    assert (answer.status, answer.json) == (200, 5)
+    headers = {"Origin": origin, "Serveract-Action": "add"}
+    answer = call(api, "/", "a=2&b=3", FORM, **headers)
+    assert (answer.status_int, answer.json) == (200, 5)
     assert_cors_answer(answer, origin)
 
 
@@ -402,35 +387,34 @@ def test_an_enhanced_form_from_an_allowed_origin_gets_the_cors_headers(
 def test_a_call_from_a_refused_origin_is_403_with_no_allow_origin(
     api: Api, origin: str, path: str, headers: dict[str, str]
 ) -> None:
-    answer = request(api.app, path, headers={"Origin": origin, **headers}, body=[2, 3])
-    assert answer.status == 403
+    answer = call(api, path, [2, 3], Origin=origin, **headers)
+    assert answer.status_int == 403
     assert answer.error["type"] == "forbidden"
     assert_no_allow_origin(answer)
     assert api.ran.count == 0
 
 
 def test_a_same_origin_call_gets_no_cors_headers(api: Api) -> None:
-    answer = request(
-        api.app, "/_serveract/add", headers={"Origin": f"http://{HOST}"}, body=[2, 3]
-    )
-    assert (answer.status, answer.json) == (200, 5)
+    answer = call(api, "/_serveract/add", [2, 3], Origin=f"http://{HOST}")
+    assert (answer.status_int, answer.json) == (200, 5)
     assert_no_allow_origin(answer)
 
 
 def test_a_pass_through_request_from_an_allowed_origin_is_left_alone(
     api: Api,
 ) -> None:
-    answer = request(
-        api.app,
-        "/api/items",
+    answer = api.client.send(
         method="GET",
+        path="/api/items",
         headers={"Origin": "https://app.example.com"},
+        length=None,
     )
-    assert answer.headers == [
-        ("Content-Type", "text/plain"),
-        ("Content-Length", str(len(PASSED))),
+    assert answer.headerlist == [
+        ("Content-Type", JSON),
+        ("Content-Length", str(len(answer.body))),
+        ("X-From", "the app"),
     ]
-    assert [seen.path for seen in api.wrapped.seen] == ["/api/items"]
+    assert [seen.path for seen in api.client.calls] == ["/api/items"]
 
 
 # -- In a real browser: three servers on three ports ----------------------------

@@ -277,5 +277,7 @@ def test_on_other_addresses_no_host_is_refused(host: str) -> None:
         ("", False),
     ],
 )
-def test_is_loopback(host: str, loopback: bool) -> None:
+def test_only_loopback_addresses_and_localhost_are_loopback(
+    host: str, loopback: bool
+) -> None:
     assert todo.is_loopback(host) is loopback

@@ -17,10 +17,8 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,14 +26,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from wsgiref.validate import validator
 
 import pytest
-import webtest
 from browser_support import chromium
+from framework_support import free_port, serving
 from playwright.sync_api import expect
 
 import serveract
+from conftest import Client, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text(encoding="utf-8")
@@ -126,12 +124,6 @@ def test_changes_has_a_section_for_this_version():
 # -- The quick start, served as the README says ------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 #: How the README serves the quick start, as arguments to ``python``.
 SERVERS = {
     "python -m serveract": ["-m", "serveract", "--port", "{port}", "app:app"],
@@ -144,28 +136,11 @@ SERVERS = {
 def serve_quick_start(server: str) -> Iterator[str]:
     """Run ``examples/quickstart`` with ``server`` on a free port; yield its URL."""
     port = str(free_port())
-    environ = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's serveract
-    process = subprocess.Popen(
-        [sys.executable, *(part.format(port=port) for part in SERVERS[server])],
-        cwd=QUICKSTART,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
-                break
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, f"{server} did not start"
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    args = [sys.executable, *(part.format(port=port) for part in SERVERS[server])]
+    # This checkout's serveract.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    with serving(args, cwd=QUICKSTART, env=env) as process:
+        yield process.url
 
 
 def post_form(url: str, fields: dict[str, str]) -> str:
@@ -219,7 +194,7 @@ def test_quick_start_works_as_the_readme_says(server):
             assert "serveract" in script.read().decode()
 
 
-def test_quick_start_form_with_javascript_on():
+def test_quick_start_form_works_with_javascript_on():
     with serve_quick_start("python -m serveract") as url, chromium() as browser:
         page = browser.new_page()
         page.goto(url + "/")
@@ -317,7 +292,7 @@ PROVOKE = {
 }
 
 
-def error_app(provoke: Provoke) -> Any:
+def error_client(provoke: Provoke) -> Client:
     """A middleware with an action that fails the way ``provoke`` needs."""
     actions = serveract.Registry()
     options: dict[str, Any] = {"max_body_size": 1000}
@@ -348,33 +323,28 @@ def error_app(provoke: Provoke) -> Any:
             # Nothing listens on port 1: the limiter's Redis cannot be reached.
             options["limiter"] = serveract.RedisLimiter("redis://127.0.0.1:1/0")
 
-    def site(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"not an action"]
-
-    return validator(serveract.ServerActions(site, actions, **options))
+    return Client(actions, host="shop.example", **options)
 
 
 @pytest.mark.parametrize("error_type", sorted(SPEC_ERROR_TYPES))
 def test_error_table_gives_the_status_each_type_is_answered_with(error_type):
     provoke = PROVOKE[error_type]
-    client = webtest.TestApp(error_app(provoke))
-    headers = {"Serveract-Action": provoke.action, **dict(provoke.headers)}
+    client = error_client(provoke)
 
-    def call() -> webtest.TestResponse:
-        return client.request(
-            "http://shop.example/",
+    def call() -> Response:
+        return client.send(
+            provoke.body,
+            provoke.content_type,
+            action=provoke.action,
+            headers=dict(provoke.headers),
             method=provoke.method,
-            body=provoke.body,
-            content_type=provoke.content_type,
-            headers=headers,
-            expect_errors=True,
+            status="*",
         )
 
     answer = call()
     if provoke.action == "once":  # the first call is allowed, the second not
         answer = call()
-    assert answer.json["error"]["type"] == error_type
+    assert answer.error["type"] == error_type
     expected = "409" if TABLE[error_type] == "yours" else TABLE[error_type]
     assert str(answer.status_code) == expected
     assert answer.headers["Cache-Control"] == "no-store"

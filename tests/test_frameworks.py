@@ -531,7 +531,7 @@ def test_flask_actions_use_request_session_g_and_current_app() -> None:
     ]
 
 
-def test_flask_forms_without_javascript() -> None:
+def test_flask_forms_work_without_javascript() -> None:
     client = webtest.TestApp(recipe_flask.app)
     page = client.get("/")
     add = page.forms[0]
@@ -575,7 +575,7 @@ def test_bottle_actions_use_bottle_request_and_response() -> None:
     assert "&lt;input" not in page.text
 
 
-def test_bottle_forms_without_javascript() -> None:
+def test_bottle_forms_work_without_javascript() -> None:
     client = webtest.TestApp(recipe_bottle.application)
     page = client.get("/")
     remember, greet = page.forms[0], page.forms[1]
@@ -613,7 +613,7 @@ def test_pyramid_actions_use_request_and_registry() -> None:
     assert "&lt;input" not in page.text
 
 
-def test_pyramid_chameleon_forms_without_javascript() -> None:
+def test_pyramid_chameleon_forms_work_without_javascript() -> None:
     client = webtest.TestApp(recipe_pyramid.application)
     add = last_form(client.get("/"))
     for title in ("one", "two"):
@@ -670,7 +670,7 @@ def test_django_actions_get_request_session_and_user(django_user: None) -> None:
     assert who.json == {"user": "ada", "path": "/account/", "visits": 1}
 
 
-def test_django_template_forms_without_javascript(django_user: None) -> None:
+def test_django_template_forms_work_without_javascript(django_user: None) -> None:
     client = webtest.TestApp(recipe_django.application)
     page = client.get("/")
     assert '<input type="hidden" name="$action" value="login">' in page.text

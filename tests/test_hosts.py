@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from access_support import FORM, JSON, PASSED, Answer, Counter, Recorder, request
 from framework_support import (
     ROOT,
     START_TIMEOUT,
@@ -27,6 +26,7 @@ from framework_support import (
 )
 
 import serveract
+from conftest import FORM, JSON, Client, Response
 
 PATTERNS = ["example.com", "*.example.com", "**.example.net", "localhost:8080", "[::1]"]
 
@@ -52,55 +52,51 @@ CALLS = ["header", "path", "form"]
 
 @dataclass
 class Api:
-    """The middleware under test, the app it wraps, and the action counter."""
+    """The middleware under test, and the ``ping`` calls that ran."""
 
-    app: Any
-    wrapped: Recorder
-    ran: Counter
+    client: Client
+    ran: list[str]
 
 
 def build(**options: Any) -> Api:
     registry = serveract.Registry()
-    ran = Counter()
+    ran: list[str] = []
 
     @registry.action
     def ping() -> str:
-        ran()
+        ran.append("ping")
         return "pong"
 
-    wrapped = Recorder()
-    app = serveract.ServerActions(wrapped.wrapped(), registry, **options)
-    return Api(app, wrapped, ran)
+    return Api(Client(registry, host="api.example.net", **options), ran)
 
 
-def call(api: Api, kind: str, headers: dict[str, str]) -> Answer:
+def call(api: Api, kind: str, headers: dict[str, str]) -> Response:
     """Call ``ping`` as a header call, a path call or a no-JS form call."""
-    if kind == "header":
-        headers = {"Serveract-Action": "ping", **JSON, **headers}
-        return request(api.app, "/", headers=headers, body="[]")
-    if kind == "path":
-        return request(
-            api.app, "/_serveract/ping", headers={**JSON, **headers}, body="[]"
-        )
-    return request(api.app, "/", headers={**FORM, **headers}, body="%24action=ping")
-
-
-def assert_called(api: Api, kind: str, answer: Answer) -> None:
-    if kind == "form":  # the page is rendered again, the outcome in result()
-        assert (answer.status, answer.body) == (200, PASSED)
-        [seen] = api.wrapped.seen
-        outcome = serveract.result(seen.environ)
-        assert outcome is not None and outcome.ok and outcome.value == "pong"
+    if kind == "form":
+        body, content_type, action, path = b"%24action=ping", FORM, None, "/"
+    elif kind == "header":
+        body, content_type, action, path = b"[]", JSON, "ping", "/"
     else:
-        assert (answer.status, answer.json) == (200, "pong")
-    assert api.ran.count == 1
+        body, content_type, action, path = b"[]", JSON, None, "/_serveract/ping"
+    return api.client.send(
+        body, content_type, action=action, headers=headers, path=path, status="*"
+    )
 
 
-def assert_refused(api: Api, answer: Answer) -> None:
-    assert answer.status == 400, answer.body
+def assert_called(api: Api, kind: str, answer: Response) -> None:
+    if kind == "form":  # the page is rendered again, the outcome in result()
+        assert answer.status_int == 200 and answer.from_app
+        assert len(api.client.calls) == 1
+        assert api.client.rendered.ok and api.client.rendered.value == "pong"
+    else:
+        assert (answer.status_int, answer.json) == (200, "pong")
+    assert api.ran == ["ping"]
+
+
+def assert_refused(api: Api, answer: Response) -> None:
+    assert answer.status_int == 400, answer.body
     assert answer.error["type"] == "bad_request"
-    assert api.ran.count == 0
-    assert api.wrapped.seen == []
+    assert api.ran == [] and api.client.calls == []
 
 
 # -- Patterns -------------------------------------------------------------------
@@ -189,30 +185,26 @@ def test_the_forwarded_host_counts_only_with_trusted_proxy(
 # -- Not action calls -----------------------------------------------------------
 
 PASS_THROUGH = [
-    pytest.param("GET", "/", {}, b"", id="get"),
-    pytest.param("GET", "/serveract.jsx", {}, b"", id="get-lookalike"),
+    pytest.param("GET", "/", None, b"", id="get"),
+    pytest.param("GET", "/serveract.jsx", None, b"", id="get-lookalike"),
     pytest.param("POST", "/", FORM, b"title=hello", id="form-without-action"),
     pytest.param("POST", "/api/items", JSON, b'{"a": 1}', id="json-post"),
-    pytest.param("OPTIONS", "/api/items", {}, b"", id="options"),
+    pytest.param("OPTIONS", "/api/items", None, b"", id="options"),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "headers", "body"), PASS_THROUGH)
+@pytest.mark.parametrize(("method", "path", "content_type", "body"), PASS_THROUGH)
 def test_requests_that_are_not_action_calls_pass_through_whatever_the_host(
-    method: str, path: str, headers: dict[str, str], body: bytes
+    method: str, path: str, content_type: str | None, body: bytes
 ) -> None:
     api = build(allowed_hosts=["example.com"])
-    answer = request(
-        api.app,
-        path,
-        method=method,
-        headers={"Host": "evil.example", **headers},
-        body=body,
+    answer = api.client.send(
+        body, content_type, method=method, path=path, host="evil.example", status=200
     )
-    assert (answer.status, answer.body) == (200, PASSED)
-    [seen] = api.wrapped.seen
+    assert answer.from_app
+    [seen] = api.client.calls
     assert (seen.method, seen.path, seen.body) == (method, path, body)
-    assert seen.headers["Host"] == "evil.example"
+    assert seen.headers["HTTP_HOST"] == "evil.example"
 
 
 # -- python -m serveract ---------------------------------------------------------
@@ -220,7 +212,8 @@ def test_requests_that_are_not_action_calls_pass_through_whatever_the_host(
 
 def post(url: str, path: str, host: str, **headers: str) -> tuple[int, Any]:
     """POST ``[]`` to ``url + path`` with ``Host: host``; status and JSON body."""
-    reply = fetch(url + path, "POST", b"[]", {"Host": host, **JSON, **headers})
+    headers = {"Host": host, "Content-Type": JSON, **headers}
+    reply = fetch(url + path, "POST", b"[]", headers)
     return reply.status, json.loads(reply.body)
 
 

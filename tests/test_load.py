@@ -10,10 +10,9 @@ import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
-from wsgiref.validate import validator
 
 import serveract
-from conftest import serving
+from conftest import Client, serving
 
 LIMIT = 100_000
 CLIENTS, CALLS = 8, 100
@@ -32,16 +31,12 @@ def test_concurrent_calls_on_a_real_server_each_get_their_own_exact_answer(
             counter["value"] += by
             return counter["value"]
 
-    def page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"page"]
-
-    app = serveract.ServerActions(validator(page), reg, max_body_size=LIMIT)
+    app = Client(reg, max_body_size=LIMIT).app  # validated on both sides
     answers: list[list[tuple[int, Any, str]]] = [[] for _ in range(CLIENTS)]
     hostile_answers: list[int] = []
     errors: list[BaseException] = []
 
-    with serving(validator(app)) as url:
+    with serving(app) as url:
         port = urlsplit(url).port
         assert port is not None
 

@@ -9,21 +9,18 @@ keeps those stubs equal to the module.
 
 from __future__ import annotations
 
-import contextlib
 import email
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from framework_support import serving
 
 import serveract
 
@@ -138,39 +135,6 @@ def test_wheel_metadata_states_license_dependencies_and_extras(wheel):
 # -- The installed wheel -------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serving(python: Path, app_dir: Path) -> Iterator[str]:
-    """``python -m serveract app:app`` in ``app_dir``; yields the URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [python, "-m", "serveract", "--port", str(port), "app:app"],
-        cwd=app_dir,
-        env=clean_environ(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-
-
 def test_installed_wheel_is_the_serveract_that_imports(venv, tmp_path):
     done = run(
         venv,
@@ -187,7 +151,10 @@ def test_installed_wheel_is_the_serveract_that_imports(venv, tmp_path):
 def test_installed_wheel_serves_the_quick_start(venv, tmp_path):
     app_dir = tmp_path / "quickstart"
     shutil.copytree(ROOT / "examples" / "quickstart", app_dir)
-    with serving(venv, app_dir) as url:
+    args = [str(venv), "-m", "serveract", "--port", "0", "app:app"]
+    env = {**clean_environ(), "PYTHONUNBUFFERED": "1"}
+    with serving(args, cwd=app_dir, env=env) as server:
+        url = server.url
         form = urllib.parse.urlencode({"$action": "add_todo", "title": "Milk"})
         with urllib.request.urlopen(url + "/", form.encode(), timeout=10) as page:
             assert "<li>Milk (1)</li>" in page.read().decode()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from framework_support import free_port
 
 import serveract
 
@@ -67,12 +68,6 @@ def environment(*first_on_path: Path) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["HUPPER_DEFAULT_MONITOR"] = "hupper.polling.PollingFileMonitor"
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def is_listening(port: int) -> bool:
