@@ -1949,7 +1949,7 @@ class ServerActions:
         self._script = re.sub(
             r'"__SERVERACT_(\w+)__"', lambda m: json.dumps(config[m[1]]), _CLIENT_SCRIPT
         ).encode()
-        self._script_etag = '"' + hashlib.sha256(self._script).hexdigest()[:20] + '"'
+        self._script_etag = hashlib.sha256(self._script).hexdigest()[:20]
 
     def _allow_hosts(self, patterns: Iterable[str]) -> None:
         self._hosts = [_host_pattern(p, "allowed_hosts", True) for p in patterns]
@@ -2459,21 +2459,17 @@ class ServerActions:
     def _serve_script(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        headers = [("ETag", self._script_etag), ("Cache-Control", "no-cache")]
-        tags = environ.get("HTTP_IF_NONE_MATCH", "")
-        if tags and (
-            tags.strip() == "*"
-            or self._script_etag
-            in (t.strip().removeprefix("W/") for t in tags.split(","))
-        ):
-            start_response("304 Not Modified", headers)
-            return [b""]
-        headers += [
-            ("Content-Type", "text/javascript; charset=utf-8"),
-            ("Content-Length", str(len(self._script))),
-        ]
-        start_response("200 OK", headers)
-        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [self._script]
+        response = webob.Response(
+            self._script,
+            content_type="text/javascript",
+            charset="utf-8",
+            cache_control="no-cache",
+            conditional_response=True,  # If-None-Match: a 304
+        )
+        response.etag = self._script_etag
+        if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":  # WebOb ignores *
+            environ = {**environ, "HTTP_IF_NONE_MATCH": f'"{self._script_etag}"'}
+        return response(environ, start_response)
 
     # -- typed descriptions
 
