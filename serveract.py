@@ -2146,15 +2146,27 @@ class ServerActions:
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
             self._check_limit(action, environ)
+        context = self.context(environ) if self.context else _NO_CONTEXT
         try:
             if fields is None:
                 args, kwargs = action.bind_json(payload, environ)
             else:
                 args, kwargs = action.bind_form(fields, bound, environ)
-            value = self._invoke(action, environ, args, kwargs)
-        except _Failure as failure:
+            with context:
+                value = action.run(args, kwargs)
+        except redirect as target:
+            value = target
+        except Exception as error:
+            if isinstance(error, ActionError):
+                failure = _Failure(
+                    error.status, error.message, error.data, "action_error"
+                )
+            elif isinstance(error, _Failure):
+                failure = error
+            else:
+                failure = self._internal_error(action.name)
             if head is None:
-                raise
+                raise failure from None
             return Result(action.name, None, failure, fields)
         return value if head is None else Result(action.name, value, None, fields)
 
@@ -2187,28 +2199,6 @@ class ServerActions:
         fields = _parse_multipart(tee(), environ["CONTENT_TYPE"], files)
         _keep_body(environ, typing.cast("IO[bytes]", spool), spool.tell())
         return fields
-
-    def _invoke(
-        self,
-        action: _Action,
-        environ: WSGIEnvironment,
-        args: list[Any],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        """Call the action (inside ``context``); failures become ``_Failure``."""
-        context = self.context(environ) if self.context else _NO_CONTEXT
-        try:
-            with context:
-                value = action.run(args, kwargs)
-        except redirect as target:
-            return target
-        except ActionError as error:
-            raise _Failure(
-                error.status, error.message, error.data, "action_error"
-            ) from None
-        except Exception:
-            raise self._internal_error(action.name) from None
-        return value
 
     def _internal_error(self, name: str, what: str = "failed unexpectedly") -> _Failure:
         """A 500 for what went wrong just now, logged with an error id."""
