@@ -1959,12 +1959,19 @@ class ServerActions:
     ) -> Iterable[bytes]:
         if self._header_key in environ:
             return self._call(environ, start_response, environ[self._header_key], None)
+        method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
         if path.startswith(self._paths):  # the action path or the script's
-            answer = self._own_path(environ, start_response, path)
-            if answer is not None:
-                return answer
-        method = environ.get("REQUEST_METHOD")
+            if self.action_path and path.startswith(self.action_path):
+                if method == "OPTIONS" and self._is_preflight(environ, True):
+                    return self._preflight(environ, start_response)
+                # WSGI hands the path over as latin-1; names are UTF-8.
+                name = path[len(self.action_path) :].encode("latin-1", "replace")
+                return self._call(
+                    environ, start_response, name.decode("utf-8", "replace"), None
+                )
+            if path == self.client_path and method in ("GET", "HEAD"):
+                return self._serve_script(environ, start_response)
         if method == "POST":
             media = environ.get("CONTENT_TYPE", "")
             if media != "application/x-www-form-urlencoded":
@@ -1976,23 +1983,6 @@ class ServerActions:
         elif method == "OPTIONS" and self._is_preflight(environ, False):
             return self._preflight(environ, start_response)
         return self.app(environ, start_response)
-
-    def _own_path(
-        self, environ: WSGIEnvironment, start_response: StartResponse, path: str
-    ) -> Iterable[bytes] | None:
-        """A path call, or the client script; ``None`` for another request."""
-        method = environ.get("REQUEST_METHOD")
-        if self.action_path and path.startswith(self.action_path):
-            # WSGI hands the path over as latin-1; names are UTF-8.
-            raw = path[len(self.action_path) :].encode("latin-1", "replace")
-            if method == "OPTIONS" and self._is_preflight(environ, True):
-                return self._preflight(environ, start_response)
-            return self._call(
-                environ, start_response, raw.decode("utf-8", "replace"), None
-            )
-        if path == self.client_path and method in ("GET", "HEAD"):
-            return self._serve_script(environ, start_response)
-        return None
 
     def _is_preflight(self, environ: WSGIEnvironment, path_call: bool) -> bool:
         """A CORS preflight for an action call: for a path call, or asking to
