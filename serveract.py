@@ -347,9 +347,17 @@ class Registry:
         bound: Iterable[str] = (),
         limit: str | None = None,
     ) -> _F | Callable[[_F], _F]:
-        """Register ``func`` as an action, bare or with options.
+        """Register ``func`` as an action, bare or with options; ``func`` is
+        returned unchanged. ``serveract.action`` registers in the default
+        registry::
 
-        :param func: the function; it is returned unchanged.
+            @serveract.action
+            def create_user(name: str, email: str) -> dict: ...
+
+            @serveract.action(name="users.delete", bound=["user_id"], limit="5/minute")
+            def delete_user(user_id: int) -> None: ...
+
+        :param func: the function.
         :param name: the name clients call; the function's ``__name__`` by
             default.
         :param bound: parameters that only values signed into a form by
@@ -365,28 +373,19 @@ class Registry:
         """
         if func is None:
             return lambda func: self.action(func, name=name, bound=bound, limit=limit)
-        self._add(name or str(getattr(func, "__name__", "")), func, bound, limit)
-        return func
-
-    def _add(
-        self,
-        name: str,
-        func: Callable[..., Any],
-        bound: Iterable[str] = (),
-        limit: str | None = None,
-    ) -> None:
+        name = name or str(getattr(func, "__name__", ""))
         if not name or not isinstance(name, str):
             raise ValueError(f"an action needs a non-empty name, not {name!r}")
         if isinstance(func, type) or not callable(func):
             raise TypeError(f"action {name!r} must be a function, not {func!r}")
         existing = self._actions.get(name)
-        if existing is not None:
-            if existing.func is func:
-                return
+        if existing is None:
+            self._actions[name] = _Action(name, func, frozenset(bound), limit)
+        elif existing.func is not func:
             raise ValueError(
                 f"action name {name!r} is already taken by {existing.func!r}"
             )
-        self._actions[name] = _Action(name, func, frozenset(bound), limit)
+        return func
 
     def get(self, name: str) -> Callable[..., Any] | None:
         """The function registered as ``name``, or ``None``."""
@@ -408,52 +407,8 @@ class Registry:
 
 #: The default registry, used by :func:`action` and :class:`ServerActions`.
 registry = Registry()
-_default_registry = registry
-
-
-@typing.overload
-def action(
-    func: _F,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> _F: ...
-@typing.overload
-def action(
-    func: None = None,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> Callable[[_F], _F]: ...
-
-
-def action(
-    func: _F | None = None,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> _F | Callable[[_F], _F]:
-    """Register a function in the default registry; the function is unchanged.
-
-    ::
-
-        @serveract.action
-        def create_user(name: str, email: str) -> dict: ...
-
-        @serveract.action(name="users.delete", bound=["user_id"], limit="5/minute")
-        def delete_user(user_id: int) -> None: ...
-
-    The options are :meth:`Registry.action`'s.
-    """
-    if func is None:
-        return _default_registry.action(name=name, bound=bound, limit=limit)
-    return _default_registry.action(func, name=name, bound=bound, limit=limit)
+_default_registry = registry  # for where a parameter named ``registry`` hides it
+action = registry.action
 
 
 def register_module(
@@ -480,8 +435,7 @@ def register_module(
             and inspect.isfunction(value)
             and value.__module__ == module.__name__
         ):
-            target._add(value.__name__, value)
-            names.append(value.__name__)
+            names.append(target.action(value).__name__)
     return names
 
 
