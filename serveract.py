@@ -1498,8 +1498,9 @@ def _parse_multipart(
     text: list[bytes] = []
     write: Callable[[bytes], object]
     try:
-        with multipart.PushMultipartParser(boundary) as parser:
-            for event in (event for chunk in chunks for event in parser.parse(chunk)):
+        parser = multipart.PushMultipartParser(boundary)
+        for chunk in chunks:
+            for event in parser.parse(chunk):
                 if isinstance(event, multipart.MultipartSegment):
                     segment, text = event, []
                     write = text.append
@@ -1534,6 +1535,7 @@ def _parse_multipart(
                         )
                     if segment.name is not None:
                         fields.setdefault(segment.name, []).append(value)
+        parser.close()  # a body cut short raises
     except multipart.MultipartError as error:
         raise _Failure(400, f"Malformed multipart body: {error}") from None
     except UnicodeDecodeError:
@@ -1554,14 +1556,14 @@ def _loads(text: str) -> Any:
         raise _Failure(400, "The JSON is nested too deeply") from None
     if text.count("[") + text.count("{") > _MAX_DEPTH:
         level = [value]
-        for _ in range(_MAX_DEPTH):
+        for _ in range(_MAX_DEPTH + 1):  # what is left is deeper
             level = [
                 child
                 for item in level
                 if isinstance(item, (list, dict))
                 for child in (item.values() if isinstance(item, dict) else item)
             ]
-        if any(isinstance(item, (list, dict)) and item for item in level):
+        if level:
             raise _Failure(400, f"The JSON is nested deeper than {_MAX_DEPTH} levels")
     return value
 
