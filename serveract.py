@@ -347,9 +347,17 @@ class Registry:
         bound: Iterable[str] = (),
         limit: str | None = None,
     ) -> _F | Callable[[_F], _F]:
-        """Register ``func`` as an action, bare or with options.
+        """Register ``func`` as an action, bare or with options; ``func`` is
+        returned unchanged. ``serveract.action`` registers in the default
+        registry::
 
-        :param func: the function; it is returned unchanged.
+            @serveract.action
+            def create_user(name: str, email: str) -> dict: ...
+
+            @serveract.action(name="users.delete", bound=["user_id"], limit="5/minute")
+            def delete_user(user_id: int) -> None: ...
+
+        :param func: the function.
         :param name: the name clients call; the function's ``__name__`` by
             default.
         :param bound: parameters that only values signed into a form by
@@ -365,28 +373,19 @@ class Registry:
         """
         if func is None:
             return lambda func: self.action(func, name=name, bound=bound, limit=limit)
-        self._add(name or str(getattr(func, "__name__", "")), func, bound, limit)
-        return func
-
-    def _add(
-        self,
-        name: str,
-        func: Callable[..., Any],
-        bound: Iterable[str] = (),
-        limit: str | None = None,
-    ) -> None:
+        name = name or str(getattr(func, "__name__", ""))
         if not name or not isinstance(name, str):
             raise ValueError(f"an action needs a non-empty name, not {name!r}")
         if isinstance(func, type) or not callable(func):
             raise TypeError(f"action {name!r} must be a function, not {func!r}")
         existing = self._actions.get(name)
-        if existing is not None:
-            if existing.func is func:
-                return
+        if existing is None:
+            self._actions[name] = _Action(name, func, frozenset(bound), limit)
+        elif existing.func is not func:
             raise ValueError(
                 f"action name {name!r} is already taken by {existing.func!r}"
             )
-        self._actions[name] = _Action(name, func, frozenset(bound), limit)
+        return func
 
     def get(self, name: str) -> Callable[..., Any] | None:
         """The function registered as ``name``, or ``None``."""
@@ -408,52 +407,8 @@ class Registry:
 
 #: The default registry, used by :func:`action` and :class:`ServerActions`.
 registry = Registry()
-_default_registry = registry
-
-
-@typing.overload
-def action(
-    func: _F,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> _F: ...
-@typing.overload
-def action(
-    func: None = None,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> Callable[[_F], _F]: ...
-
-
-def action(
-    func: _F | None = None,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> _F | Callable[[_F], _F]:
-    """Register a function in the default registry; the function is unchanged.
-
-    ::
-
-        @serveract.action
-        def create_user(name: str, email: str) -> dict: ...
-
-        @serveract.action(name="users.delete", bound=["user_id"], limit="5/minute")
-        def delete_user(user_id: int) -> None: ...
-
-    The options are :meth:`Registry.action`'s.
-    """
-    if func is None:
-        return _default_registry.action(name=name, bound=bound, limit=limit)
-    return _default_registry.action(func, name=name, bound=bound, limit=limit)
+_default_registry = registry  # for where a parameter named ``registry`` hides it
+action = registry.action
 
 
 def register_module(
@@ -480,8 +435,7 @@ def register_module(
             and inspect.isfunction(value)
             and value.__module__ == module.__name__
         ):
-            target._add(value.__name__, value)
-            names.append(value.__name__)
+            names.append(target.action(value).__name__)
     return names
 
 
@@ -1408,22 +1362,22 @@ def _body_chunks(environ: WSGIEnvironment, head: bytes, limit: int) -> Iterator[
 def _chunks(
     stream: Any, head: bytes, length: int | None, limit: int
 ) -> Iterator[bytes]:
-    if length is not None:
-        head = head[:length]
-    if head:
-        yield head
-    got = len(head)
-    while length is None or got < length:
-        size = _CHUNK_SIZE if length is None else min(_CHUNK_SIZE, length - got)
-        chunk = stream.read(size)
+    want = limit + 1 if length is None else length  # one byte more tells it is over
+    chunk = head[:want]
+    got = len(chunk)
+    while True:
+        if got > limit:
+            raise _too_large(limit)
+        if chunk:
+            yield bytes(chunk)
+        if got == want:
+            return
+        chunk = stream.read(min(_CHUNK_SIZE, want - got))
         if not chunk:
             if length is None:
                 return
             raise _Failure(400, "The request body ended before its Content-Length")
         got += len(chunk)
-        if got > limit:
-            raise _too_large(limit)
-        yield bytes(chunk)
 
 
 def _read_body(environ: WSGIEnvironment, head: bytes, limit: int) -> bytes:
@@ -1448,42 +1402,30 @@ def _keep_body(environ: WSGIEnvironment, body: IO[bytes], length: int) -> None:
 
 
 class _Replay:
-    """``wsgi.input`` for a pass-through request whose start was peeked at
-    on a stream that cannot seek back: the peeked bytes, then the rest of the
-    original stream, whose other attributes stay reachable."""
+    """``wsgi.input`` after a peek at a stream that cannot seek back: the
+    peeked bytes, then the rest of the stream, whose other attributes stay
+    reachable."""
 
     def __init__(self, head: bytes, stream: Any) -> None:
-        self._head = head
+        self._head = io.BytesIO(head)
         self._stream = stream
 
     def read(self, size: int | None = -1) -> bytes:
-        """Read up to ``size`` bytes, all by default."""
-        head = self._head
-        if size is None or size < 0:
-            self._head = b""
-            return head + bytes(self._stream.read(-1))
-        if size <= len(head):
-            self._head = head[size:]
-            return head[:size]
-        self._head = b""
-        return head + bytes(self._stream.read(size - len(head)))
+        return self._more(self._head.read(size), size, self._stream.read)
 
     def readline(self, size: int | None = -1) -> bytes:
-        """Read one line, of at most ``size`` bytes."""
-        head = self._head
-        end = head.find(b"\n") + 1
-        if size is not None and 0 <= size < (end or len(head) + 1):
-            end = size
-        if end:
-            self._head = head[end:]
-            return head[:end]
-        self._head = b""
-        rest = -1 if size is None or size < 0 else size - len(head)
-        return head + bytes(self._stream.readline(rest))
+        line = self._head.readline(size)
+        if line.endswith(b"\n"):
+            return line
+        return self._more(line, size, self._stream.readline)
+
+    def _more(self, data: bytes, size: int | None, read: Any) -> bytes:
+        """``data`` from the head, then the stream's up to ``size`` in all."""
+        rest = -1 if size is None or size < 0 else size - len(data)
+        return data + bytes(read(rest)) if rest else data
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        """Read the remaining lines."""
-        return list(iter(self.readline, b""))
+        return list(self)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.readline, b"")
@@ -1554,48 +1496,46 @@ def _parse_multipart(
     fields: dict[str, list[Any]] = {}
     parts = uploads = 0
     text: list[bytes] = []
-    upload: Upload | None = None
+    write: Callable[[bytes], object]
     try:
-        with multipart.PushMultipartParser(boundary) as parser:
-            for chunk in chunks:
-                for event in parser.parse(chunk):
-                    if isinstance(event, multipart.MultipartSegment):
-                        segment, text, upload = event, [], None
-                        parts += 1
-                        if parts > _MAX_FIELDS:
+        parser = multipart.PushMultipartParser(boundary)
+        for chunk in chunks:
+            for event in parser.parse(chunk):
+                if isinstance(event, multipart.MultipartSegment):
+                    segment, text = event, []
+                    write = text.append
+                    parts += 1
+                    if parts > _MAX_FIELDS:
+                        raise _Failure(
+                            413, f"The form has more than {_MAX_FIELDS} fields"
+                        )
+                    if (segment.content_type or "").startswith("multipart/"):
+                        raise _Failure(400, "Nested multipart bodies are refused")
+                    if segment.filename:
+                        uploads += 1
+                        if uploads > _MAX_FILES:
                             raise _Failure(
-                                413, f"The form has more than {_MAX_FIELDS} fields"
+                                413, f"The form has more than {_MAX_FILES} files"
                             )
-                        if (segment.content_type or "").startswith("multipart/"):
-                            raise _Failure(400, "Nested multipart bodies are refused")
-                        if segment.filename:
-                            uploads += 1
-                            if uploads > _MAX_FILES:
-                                raise _Failure(
-                                    413, f"The form has more than {_MAX_FILES} files"
-                                )
-                            file = tempfile.SpooledTemporaryFile(_SPOOL_SIZE)  # noqa: SIM115 - closed with the call
-                            files.append(file)
-                            upload = Upload(
-                                typing.cast("IO[bytes]", file),
-                                segment.filename,
-                                segment.content_type or "application/octet-stream",
-                            )
-                    elif event is None:
-                        value: Any
-                        if upload is not None:
-                            upload.file.seek(0)
-                            value = upload
-                        elif segment.filename is not None:
-                            value = ""  # a file input left empty sends filename=""
-                        else:
-                            value = b"".join(text).decode("utf-8")
-                        if segment.name is not None:
-                            fields.setdefault(segment.name, []).append(value)
-                    elif upload is not None:
-                        upload.file.write(event)
-                    elif segment.filename is None:
-                        text.append(event)
+                        file = tempfile.SpooledTemporaryFile(_SPOOL_SIZE)  # noqa: SIM115 - closed with the call
+                        files.append(file)
+                        write = file.write
+                elif event is not None:
+                    write(event)
+                else:
+                    value: Any = ""  # a file input left empty sends filename=""
+                    if segment.filename is None:
+                        value = b"".join(text).decode("utf-8")
+                    elif segment.filename:
+                        file.seek(0)
+                        value = Upload(
+                            file,
+                            segment.filename,
+                            segment.content_type or "application/octet-stream",
+                        )
+                    if segment.name is not None:
+                        fields.setdefault(segment.name, []).append(value)
+        parser.close()  # a body cut short raises
     except multipart.MultipartError as error:
         raise _Failure(400, f"Malformed multipart body: {error}") from None
     except UnicodeDecodeError:
@@ -1603,12 +1543,8 @@ def _parse_multipart(
     return fields
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# 1e999 would decode to infinity: refused like the NaN and Infinity literals.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite(float))
+# NaN, Infinity and 1e999 (which would decode to infinity) are refused.
+_DECODER = json.JSONDecoder(parse_constant=_finite(float), parse_float=_finite(float))
 
 
 def _loads(text: str) -> Any:
@@ -1620,14 +1556,14 @@ def _loads(text: str) -> Any:
         raise _Failure(400, "The JSON is nested too deeply") from None
     if text.count("[") + text.count("{") > _MAX_DEPTH:
         level = [value]
-        for _ in range(_MAX_DEPTH):
+        for _ in range(_MAX_DEPTH + 1):  # what is left is deeper
             level = [
                 child
                 for item in level
                 if isinstance(item, (list, dict))
                 for child in (item.values() if isinstance(item, dict) else item)
             ]
-        if any(isinstance(item, (list, dict)) and item for item in level):
+        if level:
             raise _Failure(400, f"The JSON is nested deeper than {_MAX_DEPTH} levels")
     return value
 
@@ -1656,10 +1592,7 @@ def _normal_host(host: str) -> str:
     """``host[:port]`` lowercased, without a default port. Both are dropped
     whatever the scheme: behind a TLS proxy an ``http`` app sees ``:443``."""
     host = host.strip().lower()
-    for port in (":80", ":443"):
-        if host.endswith(port):
-            return host[: -len(port)]
-    return host
+    return host[:-3] if host.endswith(":80") else host.removesuffix(":443")
 
 
 def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], Any]:
@@ -1713,9 +1646,7 @@ class MemoryLimiter:
             raise ValueError("max_keys must be at least 1")
         self.max_keys = max_keys
         self._clock = clock
-        self._logs: collections.OrderedDict[str, collections.deque[float]] = (
-            collections.OrderedDict()
-        )
+        self._logs = collections.OrderedDict[str, collections.deque[float]]()
         self._lock = threading.Lock()
 
     def acquire(self, key: str, limit: int, window: float) -> float:
@@ -1731,22 +1662,19 @@ class MemoryLimiter:
     def _check(self, key: str, limit: int, window: float, record: bool) -> float:
         now = self._clock()
         with self._lock:
-            log = self._logs.get(key)
-            if log is None:
-                if not record:
-                    return 0.0
-                log = self._logs[key] = collections.deque()
-                if len(self._logs) > self.max_keys:
-                    self._logs.popitem(last=False)
-            else:
-                self._logs.move_to_end(key)
+            log = self._logs.pop(key, None) or collections.deque()
             while log and log[0] <= now - window:
                 log.popleft()
+            wait = 0.0
             if len(log) >= limit:  # more than N after a limit was lowered
-                return log[-limit] + window - now
-            if record:
+                wait = log[-limit] + window - now
+            elif record:
                 log.append(now)
-            return 0.0
+            if log:  # put back last: the first is the least recently used
+                self._logs[key] = log
+                if len(self._logs) > self.max_keys:
+                    self._logs.popitem(last=False)
+            return wait
 
 
 # KEYS[1]: the log (a sorted set of call times); ARGV: limit, window in

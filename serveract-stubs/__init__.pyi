@@ -112,25 +112,8 @@ class Registry:
     def __iter__(self) -> Iterator[str]: ...
 
 registry: Registry
+action = registry.action
 
-@overload
-def action(
-    func: _F,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> _F: ...
-@overload
-def action(
-    func: None = None,
-    /,
-    *,
-    name: str | None = None,
-    bound: Iterable[str] = (),
-    limit: str | None = None,
-) -> Callable[[_F], _F]: ...
 def register_module(
     module: ModuleType | str, registry: Registry | None = None
 ) -> list[str]: ...
