@@ -515,9 +515,7 @@ def _answer_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if "items" in schema:
         return {"type": "array", "items": _answer_schema(schema["items"])}
     if "properties" in schema:
-        fields = {
-            key: _answer_schema(field) for key, field in schema["properties"].items()
-        }
+        fields = {k: _answer_schema(v) for k, v in schema["properties"].items()}
         return {"type": "object", "properties": fields, "required": list(fields)}
     if "additionalProperties" in schema:
         values = _answer_schema(schema["additionalProperties"])
@@ -579,17 +577,23 @@ def _item(convert: Callable[[Any], Any], where: object, value: Any) -> Any:
         raise _Invalid(f"[{where!r}]: {error}") from None
 
 
-def _text(parse: Callable[[str], Any], description: str) -> Callable[[Any], Any]:
-    """A form parser: ``parse`` on the field's text; a file or a parse
-    failure is ``_Invalid``."""
+def _text(
+    parse: Callable[[str], Any], description: str, pattern: str = ""
+) -> Callable[[Any], Any]:
+    """A form parser: ``parse`` on the field's text (if ``pattern`` matches
+    it); a file or a parse failure is ``_Invalid``."""
+    match = re.compile(pattern).fullmatch if pattern else None
 
     def form(value: Any) -> Any:
         if not isinstance(value, str):
             raise _Invalid(f"expected {description}, not a file")
+        text = value.strip()
         try:
-            return parse(value.strip())
+            if match is None or match(text):
+                return parse(text)
         except (ValueError, KeyError, ArithmeticError):
-            raise _Invalid(f"expected {description}") from None
+            pass
+        raise _Invalid(f"expected {description}")
 
     return form
 
@@ -643,6 +647,9 @@ def _identity(value: Any) -> Any:
 
 
 _json_text = _exact(str, "text")
+_form_text = _exact(str, "text, not a file")
+_form_int = _text(int, "an integer")
+_form_float = _text(_finite(float), "a number")
 #: What a checkbox, a select or a text field may say for a bool.
 _BOOLEANS = dict.fromkeys(("on", "true", "1", "yes"), True)
 _BOOLEANS.update(dict.fromkeys(("off", "false", "0", "no", ""), False))
@@ -663,40 +670,34 @@ _FORM_DATETIME = _DATE + "[Tt ]" + _FORM_TIME
 
 def _textual(
     kind: Callable[[str], Any],
-    pattern: str,
-    schema: dict[str, Any],
     description: str,
+    pattern: str,
     form_pattern: str = "",
-    numbers: bool = False,
+    **schema: Any,
 ) -> _Type:
     """A type sent as text (dates, UUIDs, decimals): ``kind`` of what
     ``pattern`` matches (``form_pattern`` in forms; no NaN, no infinity);
-    ``numbers``: JSON numbers too."""
-
-    def parser(pattern: str) -> Callable[[str], Any]:
-        match = re.compile(pattern).fullmatch
-        return lambda text: kind(text) if match(text) else kind("")
-
-    parse = parser(pattern)
+    JSON numbers too if its ``schema`` says so."""
+    schema = {"type": "string", **schema, "pattern": f"^{pattern}$"}
+    numbers = "number" in schema["type"]
+    match = re.compile(pattern).fullmatch
 
     def from_json(value: Any) -> Any:
         if numbers and type(value) in (int, float):
             value = repr(value)
-        with contextlib.suppress(ValueError, ArithmeticError):
-            if type(value) is str:
-                return parse(value)
+        try:
+            if type(value) is str and match(value):
+                return kind(value)
+        except (ValueError, ArithmeticError):
+            pass
         raise _Invalid(f"expected {description}")
 
-    return _Type(
-        from_json,
-        _text(parser(form_pattern or pattern), description),
-        {**schema, "pattern": f"^{pattern}$"},
-        "number | string" if numbers else "string",
-        description,
-    )
+    form = _text(kind, description, form_pattern or pattern)
+    ts = " | ".join(schema["type"]) if numbers else "string"
+    return _Type(from_json, form, schema, ts, description)
 
 
-def _iso_parser(kind: Any) -> Callable[[str], Any]:
+def _iso(kind: Any) -> Callable[[str], Any]:
     # Python 3.10 reads neither "Z" nor a lowercase "t".
     return lambda text: kind.fromisoformat(
         text.replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
@@ -705,23 +706,10 @@ def _iso_parser(kind: Any) -> Callable[[str], Any]:
 
 _SCALARS: dict[Any, _Type] = {
     str: _Type(
-        _json_text,
-        _exact(str, "text, not a file"),
-        {"type": "string"},
-        "string",
-        "text",
-        blank=True,
+        _json_text, _form_text, {"type": "string"}, "string", "text", blank=True
     ),
-    int: _Type(
-        _json_int, _text(int, "an integer"), {"type": "integer"}, "number", "an integer"
-    ),
-    float: _Type(
-        _json_float,
-        _text(_finite(float), "a number"),
-        {"type": "number"},
-        "number",
-        "a number",
-    ),
+    int: _Type(_json_int, _form_int, {"type": "integer"}, "number", "an integer"),
+    float: _Type(_json_float, _form_float, {"type": "number"}, "number", "a number"),
     bool: _Type(
         _exact(bool, "true or false"),
         _text(lambda text: _BOOLEANS[text.lower()], "true or false"),
@@ -731,34 +719,21 @@ _SCALARS: dict[Any, _Type] = {
         missing=False,  # an unchecked checkbox sends nothing
     ),
     decimal.Decimal: _textual(
-        decimal.Decimal,
-        _DECIMAL,
-        {"type": ["number", "string"]},
-        "a decimal number",
-        numbers=True,
+        decimal.Decimal, "a decimal number", _DECIMAL, type=["number", "string"]
     ),
-    uuid.UUID: _textual(
-        uuid.UUID, _UUID, {"type": "string", "format": "uuid"}, "a UUID"
-    ),
+    uuid.UUID: _textual(uuid.UUID, "a UUID", _UUID, format="uuid"),
     datetime.datetime: _textual(
-        _iso_parser(datetime.datetime),
-        _DATETIME,
-        {"type": "string", "format": "date-time"},
+        _iso(datetime.datetime),
         "a date and time (RFC 3339)",
+        _DATETIME,
         _FORM_DATETIME,
+        format="date-time",
     ),
     datetime.date: _textual(
-        _iso_parser(datetime.date),
-        _DATE,
-        {"type": "string", "format": "date"},
-        "a date (YYYY-MM-DD)",
+        _iso(datetime.date), "a date (YYYY-MM-DD)", _DATE, format="date"
     ),
     datetime.time: _textual(
-        _iso_parser(datetime.time),
-        _TIME,
-        {"type": "string", "format": "time"},
-        "a time (HH:MM:SS+00:00)",
-        _FORM_TIME,
+        _iso(datetime.time), "a time (HH:MM:SS+00:00)", _TIME, _FORM_TIME, format="time"
     ),
     bytes: _Type(
         lambda value: _json_text(value).encode(),
@@ -801,13 +776,8 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
         except (KeyError, TypeError):  # TypeError: a list or object is unhashable
             raise _Invalid(f"expected {description}") from None
 
-    return _Type(
-        check,
-        _text(by_text.__getitem__, description),
-        {"enum": list(values)},
-        " | ".join(texts),
-        description,
-    )
+    form = _text(by_text.__getitem__, description)
+    return _Type(check, form, {"enum": list(values)}, " | ".join(texts), description)
 
 
 def _union(records: list[_Type], nullable: bool) -> _Type:
@@ -816,8 +786,6 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
 
     def first_fit(members: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
         def union(value: Any) -> Any:
-            if value is None and nullable:
-                return None
             for member in members:
                 try:
                     return member(value)
@@ -829,18 +797,18 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
 
     options = [*records, _NULL] if nullable else records
     return _Type(
-        first_fit([r.json for r in records]),
+        first_fit([r.json for r in options]),
         first_fit([r.form for r in records]),
         {"anyOf": [r.schema for r in options]},
         " | ".join(r.ts for r in options),
-        description + (" or null" if nullable else ""),
+        " or ".join(r.description for r in options),
         blank=any(r.blank for r in records),
         missing=None if nullable else _EMPTY,
     )
 
 
 def _json_field(
-    from_json: Callable[[Any], Any], description: str
+    convert: Callable[[Any], Any], description: str
 ) -> Callable[[Any], Any]:
     """A form parser for lists, objects and dataclasses: one field of JSON text."""
 
@@ -851,7 +819,7 @@ def _json_field(
             decoded = _loads(value)
         except ValueError:
             raise _Invalid(f"expected {description} as JSON") from None
-        return from_json(decoded)
+        return convert(decoded)
 
     return parse
 
@@ -900,10 +868,8 @@ def _tuple(items: list[_Type]) -> _Type:
     def from_json(value: Any) -> Any:
         if type(value) is not list or len(value) != count:
             raise _Invalid(f"expected {described}")
-        return tuple(
-            _item(r.json, i, v)
-            for i, (r, v) in enumerate(zip(items, value, strict=True))
-        )
+        pairs = zip(items, value, strict=True)
+        return tuple(_item(r.json, i, v) for i, (r, v) in enumerate(pairs))
 
     schema = {
         "type": "array",
@@ -935,27 +901,16 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
             raise _Invalid("expected an object")
         return {convert_key(k): _item(value.json, k, v) for k, v in data.items()}
 
-    names = {"pattern": f"^{_INT_KEY.pattern}$"}
-    schema = {
-        "type": "object",
-        **({"propertyNames": names} if key is int else {}),
-        "additionalProperties": value.schema,
-    }
-    ts = f"Record<string, {value.ts}>"
-    return _Type(
-        from_json, _json_field(from_json, "an object"), schema, ts, "an object"
+    names = (
+        {"propertyNames": {"pattern": f"^{_INT_KEY.pattern}$"}} if key is int else {}
     )
+    schema = {"type": "object", **names, "additionalProperties": value.schema}
+    parse = _json_field(from_json, "an object")
+    return _Type(from_json, parse, schema, f"Record<string, {value.ts}>", "an object")
 
 
 #: Every _Type built, by hint; seeded with those that need no building.
-_TYPES: dict[Any, _Type] = {
-    **_SCALARS,
-    _EMPTY: _ANY,
-    Any: _ANY,
-    object: _ANY,
-    typing.IO: _UPLOAD,
-    typing.BinaryIO: _UPLOAD,
-}
+_TYPES: dict[Any, _Type] = {**_SCALARS, _EMPTY: _ANY, Any: _ANY, object: _ANY}
 #: The JSON Schema of each dataclass by the name its $ref uses: for requests,
 #: for answers, and the class's qualified name; and its TypeScript interface.
 _DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
@@ -970,7 +925,12 @@ def _dataclass(cls: type) -> _Type:
     while name in _DEFINITIONS and _DEFINITIONS[name][2] != qualified:
         name += "_"
     described = f"an object ({cls.__name__})"
-    fields: dict[str, tuple[_Type, bool]] = {}
+    fields: dict[str, _Type] = {}
+    required = [
+        field.name
+        for field in dataclasses.fields(cls)
+        if field.default is field.default_factory is dataclasses.MISSING
+    ]
 
     def from_json(value: Any) -> Any:
         if type(value) is not dict:
@@ -979,10 +939,10 @@ def _dataclass(cls: type) -> _Type:
             if key not in fields:
                 raise _Invalid(f"unexpected field {key!r}")
         kwargs = {}
-        for key, (record, required) in fields.items():
+        for key, record in fields.items():
             if key in value:
                 kwargs[key] = _item(record.json, key, value[key])
-            elif required:
+            elif key in required:
                 raise _Invalid(f"[{key!r}]: required")
         try:
             return cls(**kwargs)
@@ -997,12 +957,8 @@ def _dataclass(cls: type) -> _Type:
     try:
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            required = (
-                field.default is dataclasses.MISSING
-                and field.default_factory is dataclasses.MISSING
-            )
             try:
-                fields[field.name] = (_type_of(hints[field.name]), required)
+                fields[field.name] = _type_of(hints[field.name])
             except TypeError as error:
                 raise TypeError(f"{cls.__name__}.{field.name}: {error}") from None
     except BaseException:
@@ -1010,19 +966,20 @@ def _dataclass(cls: type) -> _Type:
         raise
     schema = {
         "type": "object",
-        "properties": {key: r.schema for key, (r, _) in fields.items()},
-        "required": [key for key, (_, required) in fields.items() if required],
+        "properties": {key: record.schema for key, record in fields.items()},
+        "required": required,
         "additionalProperties": False,
     }
     _DEFINITIONS[name] = (schema, _answer_schema(schema), qualified)
     members = "".join(
-        f"    {_ts_key(key)}{'' if required else '?'}: {r.ts};\n"
-        for key, (r, required) in fields.items()
+        f"    {_ts_key(key)}{'' if key in required else '?'}: {record.ts};\n"
+        for key, record in fields.items()
     )
     _INTERFACES[name] = f"interface {name} {{\n{members}}}"
     return record
 
 
+#: The hints of a list of values, and what builds each from a list.
 _SEQUENCES: dict[Any, Callable[[list[Any]], Any]] = {
     list: list,
     tuple: tuple,
@@ -1056,7 +1013,7 @@ def _build_type(hint: Any) -> _Type:
         return _union([_type_of(a) for a in args if a is not type(None)], nullable)
     if origin is Literal:
         return _choices(args, args, hint)
-    if origin is typing.IO:
+    if origin is typing.IO or hint in (typing.IO, typing.BinaryIO):
         return _UPLOAD
     if isinstance(hint, type):
         if issubclass(hint, enum.Enum):
@@ -1077,19 +1034,11 @@ def _build_type(hint: Any) -> _Type:
     raise TypeError(f"unsupported type hint {hint!r}")
 
 
-_HTML = _Type(
-    _identity,
-    _identity,
-    {"type": "string", "contentMediaType": "text/html"},
-    "string",
-    "HTML",
-)
-
-
 def _return_type(hint: Any) -> _Type:
     """What an action answers: a _Type, or a stand-in for HTML and responses."""
     if isinstance(hint, type) and hasattr(hint, "__html__"):
-        return _HTML
+        html = {"type": "string", "contentMediaType": "text/html"}
+        return dataclasses.replace(_ANY, schema=html, ts="string", description="HTML")
     if hint is None or hint is type(None):
         return _NULL
     if hint is decimal.Decimal:  # sent as a number or text, answered as text
