@@ -909,7 +909,7 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
     return _Type(from_json, parse, schema, f"Record<string, {value.ts}>", "an object")
 
 
-#: Every _Type built, by hint; seeded with those that need no building.
+#: The _Types that need no building, and each dataclass's once built.
 _TYPES: dict[Any, _Type] = {**_SCALARS, _EMPTY: _ANY, Any: _ANY, object: _ANY}
 #: The JSON Schema of each dataclass by the name its $ref uses: for requests,
 #: for answers, and the class's qualified name; and its TypeScript interface.
@@ -939,9 +939,9 @@ def _dataclass(cls: type) -> _Type:
             if key not in fields:
                 raise _Invalid(f"unexpected field {key!r}")
         kwargs = {}
-        for key, record in fields.items():
+        for key, kind in fields.items():
             if key in value:
-                kwargs[key] = _item(record.json, key, value[key])
+                kwargs[key] = _item(kind.json, key, value[key])
             elif key in required:
                 raise _Invalid(f"[{key!r}]: required")
         try:
@@ -966,14 +966,14 @@ def _dataclass(cls: type) -> _Type:
         raise
     schema = {
         "type": "object",
-        "properties": {key: record.schema for key, record in fields.items()},
+        "properties": {key: kind.schema for key, kind in fields.items()},
         "required": required,
         "additionalProperties": False,
     }
     _DEFINITIONS[name] = (schema, _answer_schema(schema), qualified)
     members = "".join(
-        f"    {_ts_key(key)}{'' if key in required else '?'}: {record.ts};\n"
-        for key, record in fields.items()
+        f"    {_ts_key(key)}{'' if key in required else '?'}: {kind.ts};\n"
+        for key, kind in fields.items()
     )
     _INTERFACES[name] = f"interface {name} {{\n{members}}}"
     return record
@@ -993,19 +993,9 @@ _SEQUENCES: dict[Any, Callable[[list[Any]], Any]] = {
 
 
 def _type_of(hint: Any) -> _Type:
-    """The _Type of a hint, built once; ``TypeError`` for a hint no request
-    can fill."""
-    try:
+    """The _Type of a hint; ``TypeError`` for a hint no request can fill."""
+    with contextlib.suppress(KeyError, TypeError):  # TypeError: unhashable
         return _TYPES[hint]
-    except (KeyError, TypeError):  # TypeError: unhashable (a Literal of lists)
-        pass
-    record = _build_type(hint)
-    with contextlib.suppress(TypeError):
-        _TYPES[hint] = record
-    return record
-
-
-def _build_type(hint: Any) -> _Type:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (Union, types.UnionType):
