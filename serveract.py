@@ -612,8 +612,8 @@ def _finite(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 def _exact(kind: type, description: str) -> Callable[[Any], Any]:
-    """A check for ``kind`` itself: ``True`` is no ``int``, a form field's
-    text no upload, and no JSON value an upload."""
+    """A check for exactly ``kind``: ``True`` is an ``int`` subclass but no
+    integer. It also tells a form's text from its uploads (JSON holds none)."""
 
     def exact(value: Any) -> Any:
         if type(value) is kind:
@@ -807,9 +807,7 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
     )
 
 
-def _json_field(
-    convert: Callable[[Any], Any], description: str
-) -> Callable[[Any], Any]:
+def _json_field(build: Callable[[Any], Any], description: str) -> Callable[[Any], Any]:
     """A form parser for lists, objects and dataclasses: one field of JSON text."""
 
     def parse(value: Any) -> Any:
@@ -819,7 +817,7 @@ def _json_field(
             decoded = _loads(value)
         except ValueError:
             raise _Invalid(f"expected {description} as JSON") from None
-        return convert(decoded)
+        return build(decoded)
 
     return parse
 
@@ -882,11 +880,11 @@ def _tuple(items: list[_Type]) -> _Type:
     return _Type(from_json, _json_field(from_json, described), schema, ts, described)
 
 
-_INT_KEY = re.compile(r"-?(0|[1-9][0-9]*)")
+_INT_KEY = r"-?(0|[1-9][0-9]*)"
 
 
 def _int_key(text: str) -> int:
-    if _INT_KEY.fullmatch(text):
+    if re.fullmatch(_INT_KEY, text):
         return int(text)
     raise _Invalid("expected integer keys")
 
@@ -901,9 +899,7 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
             raise _Invalid("expected an object")
         return {convert_key(k): _item(value.json, k, v) for k, v in data.items()}
 
-    names = (
-        {"propertyNames": {"pattern": f"^{_INT_KEY.pattern}$"}} if key is int else {}
-    )
+    names = {"propertyNames": {"pattern": f"^{_INT_KEY}$"}} if key is int else {}
     schema = {"type": "object", **names, "additionalProperties": value.schema}
     parse = _json_field(from_json, "an object")
     return _Type(from_json, parse, schema, f"Record<string, {value.ts}>", "an object")
@@ -926,11 +922,7 @@ def _dataclass(cls: type) -> _Type:
         name += "_"
     described = f"an object ({cls.__name__})"
     fields: dict[str, _Type] = {}
-    required = [
-        field.name
-        for field in dataclasses.fields(cls)
-        if field.default is field.default_factory is dataclasses.MISSING
-    ]
+    required: list[str] = []
 
     def from_json(value: Any) -> Any:
         if type(value) is not dict:
@@ -957,6 +949,8 @@ def _dataclass(cls: type) -> _Type:
     try:
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
+            if field.default is field.default_factory is dataclasses.MISSING:
+                required.append(field.name)
             try:
                 fields[field.name] = _type_of(hints[field.name])
             except TypeError as error:
