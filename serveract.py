@@ -749,13 +749,21 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
 
         return union
 
+    def last(form: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+        return lambda values: form(values[-1])
+
+    # With a list among the members, every member's form parser gets all of
+    # the field's values: "list[int] | None" reads each of them, in order.
+    many = any(r.many for r in records)
+    forms = [r.form if r.many or not many else last(r.form) for r in records]
     options = [*records, _NULL] if nullable else records
     return _Type(
         first_fit([r.json for r in options]),
-        first_fit([r.form for r in records]),
+        first_fit(forms),
         {"anyOf": [r.schema for r in options]},
         " | ".join(r.ts for r in options),
         " or ".join(r.description for r in options),
+        many=many,
         blank=any(r.blank for r in records),
         missing=None if nullable else _EMPTY,
     )
@@ -1110,7 +1118,11 @@ class _Action:
         ``bound`` values, which no client field can override."""
         kwargs: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
-        for name, param in self.by_name.items():
+        params: Iterable[tuple[str, _Param]] = self.by_name.items()
+        if self.var_kwargs is not None:  # the other fields, by its hint
+            rest = [n for n in fields if n not in self.by_name]
+            params = [*params, *((n, self.var_kwargs) for n in rest)]
+        for name, param in params:
             if name in bound:
                 continue
             values = fields.get(name)
@@ -1123,10 +1135,6 @@ class _Action:
                     errors.append({"field": name, "message": str(error)})
             elif param.default is _EMPTY and kind.missing is not _EMPTY:
                 kwargs[name] = kind.missing
-        if self.var_kwargs is not None:
-            for name, values in fields.items():
-                if name not in self.by_name and name not in bound:
-                    kwargs[name] = values[-1]
         return self._bind(kwargs, errors, bound, [], environ)
 
     def _bind(

@@ -681,8 +681,42 @@ class TestFormBinding:
         )
         assert answer.json == "Main 1"
 
+    # -- Decoding bodies ----------------------------------------------------------
 
-# -- Decoding bodies ----------------------------------------------------------
+    def test_an_optional_list_takes_every_value_of_its_field(self, reg, middleware):
+        @reg.action
+        def pick(ids: list[int] | None = None) -> Any:
+            return ids
+
+        client = middleware()
+
+        def call(*fields: tuple[str, str]) -> Any:
+            headers = {"Serveract-Action": "pick"}
+            return client.post(
+                "/", [("$action", "pick"), *fields], headers=headers
+            ).json
+
+        assert call(("ids", "12")) == [12]
+        assert call(("ids", "1"), ("ids", "2")) == [1, 2]
+        assert call() is None
+
+    def test_keyword_extras_from_a_form_are_converted_by_their_hint(
+        self, reg, middleware
+    ):
+        @reg.action
+        def tally(**counts: int) -> dict[str, int]:
+            return counts
+
+        client = middleware()
+        headers = {"Serveract-Action": "tally"}
+        fields = [("$action", "tally"), ("apples", "3"), ("pears", "")]
+        assert client.post("/", fields, headers=headers).json == {"apples": 3}
+        refused = client.post(
+            "/", [("$action", "tally"), ("apples", "many")], headers=headers, status=422
+        )
+        assert refused.json["error"]["data"] == [
+            {"field": "apples", "message": "expected an integer"}
+        ]
 
 
 class TestDecoding:
