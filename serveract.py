@@ -1885,14 +1885,7 @@ class ServerActions:
         files: list[IO[bytes]],
     ) -> Any:
         """Check, decode, bind and call; the value, or a form call's Result."""
-        if environ.get("REQUEST_METHOD") != "POST":
-            raise _Failure(
-                405, "Actions are called with POST", headers=[("Allow", "POST")]
-            )
-        if self._hosts is not None:
-            self._check_host(environ)
-        if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
-            self._check_origin(environ)
+        self._check_caller(environ)
         action = None if name is None else self._lookup(name)
         media = _media_type(environ.get("CONTENT_TYPE", ""))
         body = payload = fields = None
@@ -2001,10 +1994,18 @@ class ServerActions:
 
     # -- who may call
 
-    def _check_host(self, environ: WSGIEnvironment) -> None:
-        host = self._request_host(environ)
-        if not any(match(host) for match in self._hosts or ()):
-            raise _Failure(400, f"The host {host!r} is not allowed")
+    def _check_caller(self, environ: WSGIEnvironment) -> None:
+        """A POST, to an allowed host, from this site or an allowed origin."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise _Failure(
+                405, "Actions are called with POST", headers=[("Allow", "POST")]
+            )
+        if self._hosts is not None:
+            host = self._request_host(environ)
+            if not any(match(host) for match in self._hosts):
+                raise _Failure(400, f"The host {host!r} is not allowed")
+        if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
+            self._check_origin(environ)
 
     def _check_origin(self, environ: WSGIEnvironment) -> None:
         cross_site = environ.get("HTTP_SEC_FETCH_SITE") == "cross-site"
