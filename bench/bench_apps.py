@@ -94,24 +94,22 @@ BASE_ENVIRON: Environ = {
     "wsgi.input_terminated": True,
 }
 # What a browser's fetch() and form send to their own origin.
-SAME_ORIGIN = {
-    "HTTP_ORIGIN": "http://127.0.0.1:8080",
-    "HTTP_SEC_FETCH_SITE": "same-origin",
-}
-FETCH = {
-    **SAME_ORIGIN,
-    "HTTP_SEC_FETCH_MODE": "cors",
-    "HTTP_ACCEPT": "application/json",
-}
-FORM = {**SAME_ORIGIN, "HTTP_SEC_FETCH_MODE": "navigate", "HTTP_ACCEPT": "text/html"}
-JSON_TYPE, FORM_TYPE = "application/json", "application/x-www-form-urlencoded"
+ORIGIN = {"HTTP_ORIGIN": "http://127.0.0.1:8080", "HTTP_SEC_FETCH_SITE": "same-origin"}
+FETCH = {**ORIGIN, "HTTP_SEC_FETCH_MODE": "cors", "HTTP_ACCEPT": "application/json"}
+FETCH["CONTENT_TYPE"] = "application/json"
+FORM = {**ORIGIN, "HTTP_SEC_FETCH_MODE": "navigate", "HTTP_ACCEPT": "text/html"}
+FORM["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
 
 
 def request(
-    method: str, path: str, body: bytes = b"", stream: Any = io.BytesIO, **headers: str
+    method: str,
+    path: str,
+    headers: Environ,
+    body: bytes = b"",
+    stream: Any = io.BytesIO,
 ) -> Callable[[], Environ]:
     """A factory of fresh environs, each with its own input; ``headers`` are
-    the environ's keys (``HTTP_ORIGIN``, ``CONTENT_TYPE``)."""
+    environ keys (``HTTP_ORIGIN``, ``CONTENT_TYPE``)."""
     template = dict(BASE_ENVIRON, REQUEST_METHOD=method, PATH_INFO=path)
     if method != "GET":
         template["CONTENT_LENGTH"] = str(len(body))
@@ -167,27 +165,27 @@ def crafted(size: int) -> list[Callable[[], Environ]]:
         (kind, title + b"\r\n" + b"\n" * size + end),  # a field of "\n"
         ('multipart/form-data; boundary=b; a="' + ";" * (size * 50_000 >> 20), plain),
     ]
-    return [request("POST", "/", b, **store, CONTENT_TYPE=k) for k, b in bodies]
+    return [request("POST", "/", {**store, "CONTENT_TYPE": k}, b) for k, b in bodies]
 
 
 FIELDS = {"name": "Ada Lovelace", "email": "Ada@Example.com", "age": "36"}
 JSON_BODY = b'{"name": "Ada Lovelace", "email": "Ada@Example.com", "age": 36}'
+FORM_CALL_BODY = urlencode({"$action": "create_user", **FIELDS}).encode()
+FORM_BODY = urlencode({**FIELDS, "note": "no action here"}).encode()
 UPLOAD_TYPE, UPLOAD_BODY = multipart(
     "holiday", random.Random(6).randbytes(2 << 20), "----benchboundary7MA4YWxkTrZu0gW"
 )
-CALL = {**FETCH, "CONTENT_TYPE": JSON_TYPE, "HTTP_SERVERACT_ACTION": "create_user"}
-JSON_CALL = request("POST", "/create_user", JSON_BODY, **CALL)
-PATH_CALL = request(
-    "POST", "/_serveract/create_user", JSON_BODY, **FETCH, CONTENT_TYPE=JSON_TYPE
+CALL = {**FETCH, "HTTP_SERVERACT_ACTION": "create_user"}
+JSON_CALL = request("POST", "/create_user", CALL, JSON_BODY)
+PATH_CALL = request("POST", "/_serveract/create_user", FETCH, JSON_BODY)
+FORM_CALL = request("POST", "/signup", FORM, FORM_CALL_BODY)
+GET = request("GET", "/", {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"})
+FORM_POST = request("POST", "/", FORM, FORM_BODY)
+UPLOAD = request(
+    "POST", "/", {**FORM, "CONTENT_TYPE": UPLOAD_TYPE}, UPLOAD_BODY, copying
 )
-FORM_CALL_BODY = urlencode({"$action": "create_user", **FIELDS}).encode()
-FORM_CALL = request("POST", "/signup", FORM_CALL_BODY, **FORM, CONTENT_TYPE=FORM_TYPE)
-GET = request("GET", "/", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
-FORM_BODY = urlencode({**FIELDS, "note": "no action here"}).encode()
-FORM_POST = request("POST", "/", FORM_BODY, **FORM, CONTENT_TYPE=FORM_TYPE)
-UPLOAD = request("POST", "/", UPLOAD_BODY, copying, **FORM, CONTENT_TYPE=UPLOAD_TYPE)
 TOO_LARGE = request(
-    "POST", "/", b"", Unreadable, **CALL | {"CONTENT_LENGTH": str(8 * MAX_BODY)}
+    "POST", "/", {**CALL, "CONTENT_LENGTH": str(8 * MAX_BODY)}, b"", Unreadable
 )
 
 

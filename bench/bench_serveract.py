@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_apps as a  # first: it puts BENCH_SERVERACT_DIR on sys.path
+import bench_apps as apps  # first: it puts BENCH_SERVERACT_DIR on sys.path
 from bench_apps import Environ, WSGIApp
 
 import serveract
@@ -150,7 +150,7 @@ def crafted_answer(*answer: Any) -> bool:
 
 
 def page_answer(status: str, headers: list[Any], body: bytes) -> bool:
-    return (status, body) == ("200 OK", a.signup_page(a.USER, None))
+    return (status, body) == ("200 OK", apps.signup_page(apps.USER, None))
 
 
 def same_answer(bare: Callable[[], WSGIApp], environ: Callable[[], Environ]) -> Check:
@@ -162,52 +162,52 @@ def same_answer(bare: Callable[[], WSGIApp], environ: Callable[[], Environ]) -> 
 def wrap(app: WSGIApp, limit: str | None = None, **options: Any) -> WSGIApp:
     """``app`` in serveract with create_user (limited if asked) and store."""
     registry = serveract.Registry()
-    registry.action(limit=limit)(a.create_user)
-    registry.action(a.store)
-    return serveract.ServerActions(app, registry, secret=a.SECRET, **options)
+    registry.action(limit=limit)(apps.create_user)
+    registry.action(apps.store)
+    return serveract.ServerActions(app, registry, secret=apps.SECRET, **options)
 
 
 def build_impls(size: int) -> list[Impl]:
     """Every implementation of every case, in the tables' order (``size``:
     the crafted bodies'); nothing is built until its ``build`` runs."""
-    url, page = os.environ.get("REDIS_URL"), page_answer
-    raw, wrapped = lambda: a.raw_create_user, functools.partial(wrap, a.hello_app)
-    memory = functools.partial(wrap, a.hello_app, LIMIT)
-    ok, refused = json_answer(200, a.USER), {"error": "413 Content Too Large"}
+    url, hello, form = os.environ.get("REDIS_URL"), apps.hello_app, apps.FORM_CALL
+    page = page_answer
+    raw, wrapped = lambda: apps.raw_create_user, functools.partial(wrap, hello)
+    ok, refused = json_answer(200, apps.USER), {"error": "413 Content Too Large"}
 
     def redis() -> WSGIApp:
-        return wrap(a.hello_app, LIMIT, limiter=serveract.RedisLimiter(url))
+        return wrap(hello, LIMIT, limiter=serveract.RedisLimiter(url))
 
     rows = [
-        ("json_call", "raw WSGI", raw, a.JSON_CALL, ok),
-        ("json_call", "Falcon", a.falcon_app, a.JSON_CALL, ok),
-        ("json_call", "Flask", a.flask_app, a.JSON_CALL, ok),
-        ("json_call", HEADER, wrapped, a.JSON_CALL, ok),
-        ("json_call", "serveract path call", wrapped, a.PATH_CALL, ok),
-        ("form_call", "parse_qsl handler", lambda: a.raw_signup, a.FORM_CALL, page),
-        ("form_call", "serveract", lambda: wrap(a.signup_app), a.FORM_CALL, page),
+        ("json_call", "raw WSGI", raw, apps.JSON_CALL, ok),
+        ("json_call", "Falcon", apps.falcon_app, apps.JSON_CALL, ok),
+        ("json_call", "Flask", apps.flask_app, apps.JSON_CALL, ok),
+        ("json_call", HEADER, wrapped, apps.JSON_CALL, ok),
+        ("json_call", "serveract path call", wrapped, apps.PATH_CALL, ok),
+        ("form_call", "parse_qsl handler", lambda: apps.raw_signup, form, page),
+        ("form_call", "serveract", lambda: wrap(apps.signup_app), form, page),
     ]
     for case, bare, environ in [
-        ("passthrough_get", lambda: a.hello_app, a.GET),
-        ("passthrough_get_flask", a.flask_app, a.GET),
-        ("passthrough_form", lambda: a.echo_app, a.FORM_POST),
-        ("passthrough_upload", lambda: a.upload_app, a.UPLOAD),
+        ("passthrough_get", lambda: hello, apps.GET),
+        ("passthrough_get_flask", apps.flask_app, apps.GET),
+        ("passthrough_form", lambda: apps.echo_app, apps.FORM_POST),
+        ("passthrough_upload", lambda: apps.upload_app, apps.UPLOAD),
     ]:
         same = same_answer(bare, environ)
         rows.append((case, "bare app", bare, environ, same))
-        rows.append((case, FORWARD, lambda b=bare: a.Forward(b()), environ, same))
+        rows.append((case, FORWARD, lambda b=bare: apps.Forward(b()), environ, same))
         rows.append((case, "serveract", lambda b=bare: wrap(b()), environ, same))
+    memory = functools.partial(wrap, hello, LIMIT)
     rows += [
-        ("too_large", "raw WSGI", raw, a.TOO_LARGE, json_answer(413, refused)),
-        ("too_large", "serveract", wrapped, a.TOO_LARGE, json_answer(413)),
-        ("limited_call", "no limit", wrapped, a.JSON_CALL, ok),
-        ("limited_call", "MemoryLimiter", memory, a.JSON_CALL, ok),
-        ("limited_call", "RedisLimiter", redis, a.JSON_CALL, ok, not url),
+        ("too_large", "raw WSGI", raw, apps.TOO_LARGE, json_answer(413, refused)),
+        ("too_large", "serveract", wrapped, apps.TOO_LARGE, json_answer(413)),
+        ("limited_call", "no limit", wrapped, apps.JSON_CALL, ok),
+        ("limited_call", "MemoryLimiter", memory, apps.JSON_CALL, ok),
+        ("limited_call", "RedisLimiter", redis, apps.JSON_CALL, ok, not url),
     ]
-    # Header calls to store(), so that every body is parsed.
-    big = functools.partial(wrap, a.hello_app, max_body_size=4 * size)
+    big = functools.partial(wrap, hello, max_body_size=4 * size)
     plain = json_answer(200, {"title": PLAIN, "size": size})
-    for name, environ in zip((PLAIN, *CRAFTED), a.crafted(size), strict=True):
+    for name, environ in zip((PLAIN, *CRAFTED), apps.crafted(size), strict=True):
         check = plain if name == PLAIN else crafted_answer
         rows.append(("crafted", name, big, environ, check))
     return [Impl(*row) for row in rows]
@@ -272,13 +272,13 @@ def in_child(mode: str, impls: list[Impl], size: int, n: int) -> bytes:
     prefix = VALGRIND.split() if mode == "count" else []
     argv = [*prefix, sys.executable, __file__, "--child", job]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    print(mode, job, file=sys.stderr, flush=True)
     done = subprocess.run(argv, env=env, capture_output=True)
     try:
         found = json.loads(done.stdout.splitlines()[-1])
     except (IndexError, ValueError):
-        found = [{"failure": f"exit {done.returncode}: {done.stderr[-500:]!r}"}] * len(
-            impls
-        )
+        failure = f"exit {done.returncode}: {done.stderr[-500:]!r}"
+        found = [{"failure": failure}] * len(impls)
     for impl, fields in zip(impls, found, strict=True):
         impl.answers += fields.pop("answers", 0)
         vars(impl).update(fields)
@@ -300,9 +300,9 @@ def count(impl: Impl, size: int, loops: list[int]) -> None:
 # -- The report ----------------------------------------------------------------
 
 
-def ratio(a: Impl, b: Impl) -> float | None:
-    good = a.value and b.value and not (a.failure or b.failure)
-    return a.value / b.value if good else None
+def ratio(impl: Impl, base: Impl) -> float | None:
+    good = impl.value and base.value and not (impl.failure or base.failure)
+    return impl.value / base.value if good else None
 
 
 def goal(label: str, measured: float | None, limit: float | None, unit: str) -> Any:
@@ -422,9 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     metric = "instructions" if args.instructions else "wall clock"
     loops = [1, 2] if args.quick else [20, 220]
     impls, started = [i for i in build_impls(size) if i.case in wanted], time.time()
-
     rounds, jobs = 3 if args.quick else 31, []
-    for case in wanted:  # every call in a job of its own
+    for case in wanted:
         some = [impl for impl in impls if impl.case == case and not impl.skipped]
         if args.instructions and case != "crafted":  # crafted: wall clock, always
             jobs += [functools.partial(count, impl, size, loops) for impl in some]
@@ -434,13 +433,13 @@ def main(argv: list[str] | None = None) -> int:
         list(pool.map(lambda job: job(), jobs))
     found = goals(impls, metric)
     results, targets = tables(impls, found, metric, size)
-    impls_found = [impl.found() for impl in impls]
     failures = [f"FAILED {i.case} / {i.name}: {i.failure}" for i in impls if i.failure]
     version = f"serveract {serveract.__version__}"
     print(aligned(results), "", aligned(targets), *failures, sep="\n")
     print(f"{metric}; {version} ({serveract.__file__}); {time.time() - started:.0f} s")
     if args.json:
-        report = {"metric": metric, "targets": found, "impls": impls_found}
+        report = {"metric": metric, "targets": found}
+        report["impls"] = [impl.found() for impl in impls]
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     if args.svg:
         title = f"serveract / reference, {metric} (crafted bodies: wall clock)"
