@@ -214,8 +214,14 @@ def raw_create_user(environ: Environ, start_response: Any) -> list[bytes]:
         body = b'{"error": "%s"}' % status.encode()
         return respond(start_response, status, "application/json", body)
     body = json.dumps(create_user(*args)).encode()
-    headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ],
+    )
     return [body]
 
 

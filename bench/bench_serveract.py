@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--instructions", action="store_true", help="count with callgrind (minutes)")
-    add("--jobs", type=int, default=1, help="how many children run at once")
+    add("--jobs", type=int, default=1, help="how many children count at once")
     add("--quick", action="store_true", help="a short smoke run, answers checked")
     add("--cases", help=f"comma-separated, of: {', '.join(TITLES)}")
     add("--json", metavar="PATH", help="write the results as JSON")
@@ -422,15 +422,15 @@ def main(argv: list[str] | None = None) -> int:
     metric = "instructions" if args.instructions else "wall clock"
     loops = [1, 2] if args.quick else [20, 220]
     impls, started = [i for i in build_impls(size) if i.case in wanted], time.time()
-    rounds, jobs = 3 if args.quick else 31, []
-    for case in wanted:
+    counted = []
+    for case in wanted:  # timed one after the other, then counted --jobs at once
         some = [impl for impl in impls if impl.case == case and not impl.skipped]
         if args.instructions and case != "crafted":  # crafted: wall clock, always
-            jobs += [functools.partial(count, impl, size, loops) for impl in some]
+            counted += some
         else:
-            jobs.append(functools.partial(in_child, "time", some, size, rounds))
+            in_child("time", some, size, 3 if args.quick else 31)
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda job: job(), jobs))
+        list(pool.map(lambda impl: count(impl, size, loops), counted))
     found = goals(impls, metric)
     results, targets = tables(impls, found, metric, size)
     failures = [f"FAILED {i.case} / {i.name}: {i.failure}" for i in impls if i.failure]
