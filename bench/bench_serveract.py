@@ -442,8 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         report["impls"] = [impl.found() for impl in impls]
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     if args.svg:
-        title = f"serveract / reference, {metric} (crafted bodies: wall clock)"
-        svg = svg_chart(found, f"{title}, {version}; black tick: the target")
+        crafted = " (crafted bodies: wall clock)" if args.instructions else ""
+        title = f"serveract / reference, {metric}{crafted}; lower is better; {version}"
+        svg = svg_chart(found, title)
         Path(args.svg).write_text(svg, encoding="utf-8")
     if args.rst:
         Path(args.rst).write_text(list_table(results) + "\n" + list_table(targets))
