@@ -1,8 +1,8 @@
 """The bench's work: requests as a server hands them over, and the apps.
 
-Every implementation ends up calling :func:`create_user`, or serving the same
-page or bytes. A framework is imported by the function that builds its app,
-so a process measuring one app loads no other.
+Every implementation ends up calling create_user(), or serving the same page
+or bytes. Falcon and Flask are imported by the functions that build their
+apps, so that a process measuring one app loads no other.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ MAX_BODY = 1 << 20  # serveract's default max_body_size, kept by every app
 SECRET = "bench-secret-not-for-production"
 
 
-# ---------------------------------------------------------------- the work
-
-
 def create_user(name: str, email: str, age: int) -> dict[str, object]:
     """The function every implementation ends up calling."""
     return {"id": 1000 + age, "name": name, "email": email.lower(), "age": age}
+
+
+def store(title: str, data: Any) -> dict[str, object]:
+    """The action the crafted multipart bodies call."""
+    return {"title": title, "size": len(data.read())}
 
 
 USER = create_user("Ada Lovelace", "Ada@Example.com", 36)
@@ -91,23 +93,27 @@ BASE_ENVIRON: Environ = {
     "wsgi.run_once": False,
     "wsgi.input_terminated": True,
 }
+# What a browser's fetch() and form send to their own origin.
+ORIGIN = {"HTTP_ORIGIN": "http://127.0.0.1:8080", "HTTP_SEC_FETCH_SITE": "same-origin"}
+FETCH = {**ORIGIN, "HTTP_SEC_FETCH_MODE": "cors", "HTTP_ACCEPT": "application/json"}
+FETCH["CONTENT_TYPE"] = "application/json"
+FORM = {**ORIGIN, "HTTP_SEC_FETCH_MODE": "navigate", "HTTP_ACCEPT": "text/html"}
+FORM["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
 
 
 def request(
     method: str,
     path: str,
-    headers: dict[str, str],
+    headers: Environ,
     body: bytes = b"",
-    stream: Callable[[bytes], Any] = io.BytesIO,
+    stream: Any = io.BytesIO,
 ) -> Callable[[], Environ]:
-    """A factory of fresh environs for one request, each with its own input."""
+    """A factory of fresh environs, each with its own input; ``headers`` are
+    environ keys (``HTTP_ORIGIN``, ``CONTENT_TYPE``)."""
     template = dict(BASE_ENVIRON, REQUEST_METHOD=method, PATH_INFO=path)
     if method != "GET":
         template["CONTENT_LENGTH"] = str(len(body))
-    for name, value in headers.items():
-        key = name.upper().replace("-", "_")
-        plain = key in ("CONTENT_TYPE", "CONTENT_LENGTH")
-        template[key if plain else f"HTTP_{key}"] = value
+    template.update(headers)
 
     def make() -> Environ:
         environ = template.copy()
@@ -126,7 +132,7 @@ def copying(body: bytes) -> Any:
 class Unreadable(io.RawIOBase):
     """A ``wsgi.input`` that fails the request if anything reads it."""
 
-    def __init__(self, body: bytes = b"") -> None:
+    def __init__(self, body: bytes) -> None:
         super().__init__()
 
     def readable(self) -> bool:
@@ -136,47 +142,51 @@ class Unreadable(io.RawIOBase):
         raise AssertionError("wsgi.input was read")
 
 
-def multipart(fields: list[tuple[str, Any]], boundary: str = "b") -> tuple[str, bytes]:
-    """``fields`` as multipart/form-data; a (filename, bytes) value is a file."""
-    parts = []
-    for name, value in fields:
-        head = f'Content-Disposition: form-data; name="{name}"'
-        if isinstance(value, tuple):
-            head += f'; filename="{value[0]}"\r\nContent-Type: application/octet-stream'
-            value = value[1]
-        else:
-            value = value.encode()
-        parts.append(f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+def multipart(title: str, data: bytes, boundary: str = "b") -> tuple[str, bytes]:
+    """A title and a file as multipart/form-data: the type and the body."""
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\n'
+        f'{title}\r\n--{boundary}\r\nContent-Disposition: form-data; name="data"; '
+        'filename="data.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    )
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
     return f"multipart/form-data; boundary={boundary}", body
 
 
-# What a browser's fetch() or form POST to its own origin sends.
-SAME_ORIGIN = {"Origin": "http://127.0.0.1:8080", "Sec-Fetch-Site": "same-origin"}
-JSON_BODY = b'{"name": "Ada Lovelace", "email": "Ada@Example.com", "age": 36}'
-JSON_CALL_HEADERS = {
-    **SAME_ORIGIN,
-    "Sec-Fetch-Mode": "cors",
-    "Content-Type": "application/json",
-    "Accept": "application/json",
-}
-JSON_HEADERS = {**JSON_CALL_HEADERS, "Serveract-Action": "create_user"}
-TOO_LARGE_HEADERS = {**JSON_HEADERS, "Content-Length": str(8 * MAX_BODY)}
-FORM_HEADERS = {
-    **SAME_ORIGIN,
-    "Sec-Fetch-Mode": "navigate",
-    "Content-Type": "application/x-www-form-urlencoded",
-    "Accept": "text/html",
-}
+def crafted(size: int) -> list[Callable[[], Environ]]:
+    """A plain multipart body of about ``size`` bytes and issue 10's hostile
+    ones, sent as header calls to store() so that every body is parsed."""
+    kind, plain = multipart("plain", b"0123456789abcdef" * (size // 16))  # no boundary
+    title = b'--b\r\nContent-Disposition: form-data; name="title"\r\n'
+    end, store = b"\r\nx\r\n--b--\r\n", {**FETCH, "HTTP_SERVERACT_ACTION": "store"}
+    bodies = [
+        (kind, plain),
+        (kind, title + b"a:b\r\n" * (size // 5) + end),  # 200,000 header lines
+        (kind, title + b"\r\n" + b"\n" * size + end),  # a field of "\n"
+        ('multipart/form-data; boundary=b; a="' + ";" * (size * 50_000 >> 20), plain),
+    ]
+    return [request("POST", "/", {**store, "CONTENT_TYPE": k}, b) for k, b in bodies]
+
+
 FIELDS = {"name": "Ada Lovelace", "email": "Ada@Example.com", "age": "36"}
+JSON_BODY = b'{"name": "Ada Lovelace", "email": "Ada@Example.com", "age": 36}'
 FORM_CALL_BODY = urlencode({"$action": "create_user", **FIELDS}).encode()
-PLAIN_FORM_BODY = urlencode({**FIELDS, "note": "no action here"}).encode()
-UPLOAD = ("data.bin", random.Random(6).randbytes(2 << 20))
+FORM_BODY = urlencode({**FIELDS, "note": "no action here"}).encode()
 UPLOAD_TYPE, UPLOAD_BODY = multipart(
-    [("title", "holiday"), ("upload", UPLOAD)], "----benchboundary7MA4YWxkTrZu0gW"
+    "holiday", random.Random(6).randbytes(2 << 20), "----benchboundary7MA4YWxkTrZu0gW"
 )
-UPLOAD_HEADERS = {**FORM_HEADERS, "Content-Type": UPLOAD_TYPE}
-GET_HEADERS = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+CALL = {**FETCH, "HTTP_SERVERACT_ACTION": "create_user"}
+JSON_CALL = request("POST", "/create_user", CALL, JSON_BODY)
+PATH_CALL = request("POST", "/_serveract/create_user", FETCH, JSON_BODY)
+FORM_CALL = request("POST", "/signup", FORM, FORM_CALL_BODY)
+GET = request("GET", "/", {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"})
+FORM_POST = request("POST", "/", FORM, FORM_BODY)
+UPLOAD = request(
+    "POST", "/", {**FORM, "CONTENT_TYPE": UPLOAD_TYPE}, UPLOAD_BODY, copying
+)
+TOO_LARGE = request(
+    "POST", "/", {**CALL, "CONTENT_LENGTH": str(8 * MAX_BODY)}, b"", Unreadable
+)
 
 
 # ---------------------------------------------------------------- apps
@@ -196,9 +206,7 @@ def raw_create_user(environ: Environ, start_response: Any) -> list[bytes]:
             status = "405 Method Not Allowed"
         elif length > MAX_BODY:
             status = "413 Content Too Large"
-        elif (
-            args := user_args(json.loads(environ["wsgi.input"].read(length)))
-        ) is None:
+        elif not (args := user_args(json.loads(environ["wsgi.input"].read(length)))):
             status = "422 Unprocessable Content"
     except ValueError:
         status = "400 Bad Request"
@@ -222,11 +230,9 @@ def falcon_app() -> WSGIApp:
 
     class Users:
         def on_post(self, req: Any, resp: Any) -> None:
-            args = user_args(req.get_media())
-            if args is None:
+            if (args := user_args(req.get_media())) is None:
                 raise falcon.HTTPUnprocessableEntity()
-            resp.media = create_user(*args)
-            resp.cache_control = ["no-store"]
+            resp.media, resp.cache_control = create_user(*args), ["no-store"]
 
     app = falcon.App()
     app.add_route("/create_user", Users())
@@ -234,14 +240,15 @@ def falcon_app() -> WSGIApp:
 
 
 def flask_app() -> WSGIApp:
+    """The JSON call, and a hello-world page."""
     import flask
 
-    app = flask.Flask("bench_flask_json")
+    app = flask.Flask("bench")
+    app.get("/")(lambda: "Hello, world!")
 
     @app.post("/create_user")
     def flask_create_user() -> Any:
-        args = user_args(flask.request.get_json())
-        if args is None:
+        if (args := user_args(flask.request.get_json())) is None:
             flask.abort(422)
         resp = flask.jsonify(create_user(*args))
         resp.headers["Cache-Control"] = "no-store"
@@ -250,29 +257,16 @@ def flask_app() -> WSGIApp:
     return app
 
 
-def flask_hello() -> WSGIApp:
-    import flask
-
-    app = flask.Flask("bench_flask_hello")
-    app.get("/")(lambda: "Hello, world!")
-    return app
-
-
-def not_found(environ: Environ, start_response: Any) -> list[bytes]:
-    return respond(start_response, "404 Not Found", "text/plain", b"not found\n")
-
-
 def hello_app(environ: Environ, start_response: Any) -> list[bytes]:
     return respond(start_response, "200 OK", "text/plain", b"Hello, world!\n")
 
 
 def echo_app(environ: Environ, start_response: Any) -> list[bytes]:
-    """Answers with the request body it read."""
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     return respond(start_response, "200 OK", "application/octet-stream", body)
 
 
-def upload(environ: Environ, start_response: Any) -> list[bytes]:
+def upload_app(environ: Environ, start_response: Any) -> list[bytes]:
     """Reads the whole body; says whether it got the bytes sent, unchanged."""
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     answer = b"identical" if body == UPLOAD_BODY else b"DIFFERENT"
@@ -284,28 +278,24 @@ def signup_app(environ: Environ, start_response: Any) -> list[bytes]:
     if environ["REQUEST_METHOD"] != "GET":
         return respond(start_response, "200 OK", "text/plain", b"not a GET")
     outcome = serveract.result(environ)
-    page = (
-        signup_page(outcome.value, outcome.error)
-        if outcome
-        else signup_page(None, None)
-    )
+    value, error = (outcome.value, outcome.error) if outcome else (None, None)
+    page = signup_page(value, error)
     return respond(start_response, "200 OK", "text/html; charset=utf-8", page)
 
 
 def raw_signup(environ: Environ, start_response: Any) -> list[bytes]:
     """Hand-written form handler: parse_qsl, int(), call, render."""
     value = error = None
-    if environ["REQUEST_METHOD"] == "POST":
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY:
-            return respond(start_response, "413 Content Too Large", "text/plain", b"")
-        body = environ["wsgi.input"].read(length).decode("latin-1")
-        fields = dict(parse_qsl(body, keep_blank_values=True))
-        if fields.get("$action") == "create_user":
-            try:
-                value = create_user(fields["name"], fields["email"], int(fields["age"]))
-            except (KeyError, ValueError) as exc:
-                error = exc
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > MAX_BODY:
+        return respond(start_response, "413 Content Too Large", "text/plain", b"")
+    body = environ["wsgi.input"].read(length).decode("latin-1")
+    fields = dict(parse_qsl(body, keep_blank_values=True))
+    if fields.get("$action") == "create_user":
+        try:
+            value = create_user(fields["name"], fields["email"], int(fields["age"]))
+        except (KeyError, ValueError) as exc:
+            error = exc
     page = signup_page(value, error)
     return respond(start_response, "200 OK", "text/html; charset=utf-8", page)
 
