@@ -12,11 +12,14 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "serveract.py").read_text(), re.M
 ).group(1)  # type: ignore[union-attr]
 
-BENCH = ["flask>=2.2", "bottle>=0.12", "pyramid>=2.0", "falcon>=3.1", "waitress>=2.1"]
+BENCH = ["flask>=2.2", "falcon>=3.1"]  # valgrind too, for --instructions
 DOCS = ["sphinx>=8", "furo>=2024.8.6"]
 TEST = [
     *BENCH,
     *DOCS,
+    "bottle>=0.12",
+    "pyramid>=2.0",
+    "waitress>=2.1",
     "redis>=5",
     "hupper>=1.12",
     "pytest>=7",
