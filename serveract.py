@@ -801,14 +801,13 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
         except TypeError:  # a set of objects: unhashable
             raise _Invalid("expected a list of distinct simple values") from None
 
-    as_json = _json_field(from_json, described)
-
     def from_form(values: list[Any]) -> Any:
-        if nested or item.many:
-            return as_json(values[-1])
         given = [(i, v) for i, v in enumerate(values) if item.blank or v != ""]
         return build([_item(item.form, i, v) for i, v in given])
 
+    if nested or item.many:  # lists of lists or objects: one field of JSON
+        as_json = _json_field(from_json, described)
+        from_form = lambda values: as_json(values[-1])  # noqa: E731
     return _Type(
         from_json,
         from_form,
@@ -845,8 +844,11 @@ def _tuple(items: list[_Type]) -> _Type:
 _INT_KEY = r"-?(0|[1-9][0-9]*)"
 
 
+_INT_KEY_MATCH = re.compile(_INT_KEY).fullmatch
+
+
 def _int_key(text: str) -> int:
-    if re.fullmatch(_INT_KEY, text):
+    if _INT_KEY_MATCH(text):
         return int(text)
     raise _Invalid("expected integer keys")
 
@@ -2243,8 +2245,6 @@ class ServerActions:
             conditional_response=True,  # If-None-Match: a 304
         )
         response.etag = self._script_etag
-        if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":  # WebOb ignores *
-            environ = {**environ, "HTTP_IF_NONE_MATCH": f'"{self._script_etag}"'}
         return response(environ, start_response)
 
     # -- typed descriptions

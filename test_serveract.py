@@ -1517,7 +1517,11 @@ class TestOptions:
         again = client.get("/serveract.js", headers={"If-None-Match": etag}, status=304)
         assert again.body == b""
         assert again.headers["ETag"] == etag
-        assert client.head("/serveract.js").headers["ETag"] == etag
+        weak = {"If-None-Match": f'"other", W/{etag}'}
+        assert client.get("/serveract.js", headers=weak, status=304).body == b""
+        head = client.head("/serveract.js")
+        assert head.headers["ETag"] == etag and head.body == b""
+        assert head.headers["Content-Length"] == response.headers["Content-Length"]
 
     def test_hidden_field_is_escaped_markup_naming_the_action(self, reg):
         @reg.action(name='say"hi"<>')
