@@ -1203,7 +1203,14 @@ class _Action:
 # -- Request bodies ---------------------------------------------------------
 
 
+_URLENCODED = "application/x-www-form-urlencoded"
+_FORM_TYPES = (_URLENCODED, "multipart/form-data")
+_PLAIN_TYPES = frozenset((_URLENCODED, "application/json"))
+
+
 def _media_type(content_type: str) -> str:
+    if content_type in _PLAIN_TYPES:  # as fetch() and forms send it: no parsing
+        return content_type
     return content_type.partition(";")[0].strip().lower()
 
 
@@ -1212,7 +1219,7 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
     server terminates); 0 when absent."""
     value = environ.get("CONTENT_LENGTH")
     if value:
-        if not (value.isascii() and value.isdigit()):
+        if not value.isdecimal():  # what int() reads; in latin-1, only 0-9
             raise _Failure(400, "Content-Length is not a number")
         return int(value)
     return None if environ.get("wsgi.input_terminated") else 0
@@ -1333,7 +1340,8 @@ _HEX_BYTE = {
 def _unquote(text: str) -> str:
     """``unquote_plus(text, errors="strict")``: a malformed escape stays as it
     is, a bad UTF-8 sequence raises."""
-    text = text.replace("+", " ")
+    if "+" in text:
+        text = text.replace("+", " ")
     if "%" not in text:
         return text
     first, *rest = text.encode().split(b"%")
@@ -1616,7 +1624,6 @@ class RedisLimiter:
 
 # -- ServerActions ----------------------------------------------------------
 
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 #: What ``python -m serveract`` allows on a loopback address (DNS rebinding).
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -1714,7 +1721,6 @@ class ServerActions:
         self.limiter = MemoryLimiter() if limiter is None else limiter
         self.limit_key = limit_key
         self._header_key = "HTTP_" + header.upper().replace("-", "_")
-        self._paths = tuple(p for p in (client_path, action_path) if p)
         self._origins = [
             _host_pattern(p, "allowed_origins", False) for p in allowed_origins
         ]
@@ -1758,25 +1764,24 @@ class ServerActions:
             return self._call(environ, start_response, environ[self._header_key], None)
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
-        if path.startswith(self._paths):  # the action path or the script's
-            if self.action_path and path.startswith(self.action_path):
-                if method == "OPTIONS" and self._is_preflight(environ, True):
-                    return self._preflight(environ, start_response)
-                # WSGI hands the path over as latin-1; names are UTF-8.
-                name = path[len(self.action_path) :].encode("latin-1", "replace")
-                return self._call(
-                    environ, start_response, name.decode("utf-8", "replace"), None
-                )
-            if path == self.client_path and method in ("GET", "HEAD"):
-                return self._serve_script(environ, start_response)
+        prefix = self.action_path
+        # "in" first: a fifth of what startswith() costs, and most paths fail it.
+        if prefix and prefix in path and path.startswith(prefix):
+            if method == "OPTIONS" and self._is_preflight(environ, True):
+                return self._preflight(environ, start_response)
+            # WSGI hands the path over as latin-1; names are UTF-8.
+            name = path[len(prefix) :].encode("latin-1", "replace")
+            return self._call(
+                environ, start_response, name.decode("utf-8", "replace"), None
+            )
         if method == "POST":
-            media = environ.get("CONTENT_TYPE", "")
-            if media != "application/x-www-form-urlencoded":
-                media = _media_type(media)
+            media = _media_type(environ.get("CONTENT_TYPE", ""))
             if media in _FORM_TYPES:
                 head = self._peek_form(environ, media)
                 if head is not None:
                     return self._call(environ, start_response, None, head)
+        elif path == self.client_path and method in ("GET", "HEAD"):
+            return self._serve_script(environ, start_response)
         elif method == "OPTIONS" and self._is_preflight(environ, False):
             return self._preflight(environ, start_response)
         return self.app(environ, start_response)
@@ -1812,7 +1817,9 @@ class ServerActions:
             if not more:
                 break
             head += more
-        if self._names_action(head, media, environ.get("CONTENT_TYPE", "")):
+        # One scan rules out most bodies: most forms and uploads name no action.
+        marker = self._form_tail if media == _URLENCODED else self._part_name
+        if marker in head and self._names_action(head, media, environ["CONTENT_TYPE"]):
             return head
         if start is not None:
             stream.seek(start)  # the server's own file: no copy, no wrapper
@@ -1821,14 +1828,10 @@ class ServerActions:
         return None
 
     def _names_action(self, head: bytes, media: str, content_type: str) -> bool:
-        if media == "application/x-www-form-urlencoded":
-            if self._form_tail not in head:  # one scan rules out most bodies
-                return False
+        if media == _URLENCODED:
             return head.startswith(self._form_markers) or any(
                 marker in head for marker in self._form_markers_after
             )
-        if self._part_name not in head:  # most uploads: one scan, no parsing
-            return False
         try:
             parser = multipart.PushMultipartParser(_boundary(content_type) or "-")
             for event in parser.parse(head):
@@ -1896,7 +1899,7 @@ class ServerActions:
             fields = self._read_multipart(environ, head or b"", files, keep)
         else:
             body = _read_body(environ, head or b"", self.max_body_size)
-            if media == "application/x-www-form-urlencoded":
+            if media == _URLENCODED:
                 fields = _parse_urlencoded(body)
             elif media in ("application/json", ""):
                 payload = _decode_json(body)
@@ -1926,14 +1929,17 @@ class ServerActions:
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
             self._check_limit(action, environ)
-        context = self.context(environ) if self.context else _NO_CONTEXT
+        context = self.context(environ) if self.context else None
         try:
             if fields is None:
                 args, kwargs = action.bind_json(payload, environ)
             else:
                 args, kwargs = action.bind_form(fields, bound, environ)
-            with context:
+            if context is None:  # no with: 2 % of a JSON call
                 value = action.run(args, kwargs)
+            else:
+                with context:
+                    value = action.run(args, kwargs)
         except redirect as target:
             value = target
         except Exception as error:
@@ -2006,37 +2012,27 @@ class ServerActions:
             host = self._request_host(environ)
             if not any(match(host) for match in self._hosts):
                 raise _Failure(400, f"The host {host!r} is not allowed")
-        if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
-            self._check_origin(environ)
-
-    def _check_origin(self, environ: WSGIEnvironment) -> None:
-        cross_site = environ.get("HTTP_SEC_FETCH_SITE") == "cross-site"
         origin = environ.get("HTTP_ORIGIN")
+        cross_site = environ.get("HTTP_SEC_FETCH_SITE") == "cross-site"
         if origin is None:
             if cross_site:
                 raise _Failure(
                     403, "Cross-site action calls are refused (Sec-Fetch-Site)"
                 )
             return
-        # A browser calling its own site sends exactly scheme://Host: accept
-        # that before normalizing hosts and ports.
-        host = environ.get("HTTP_HOST")
-        if (
-            not cross_site
-            and host
-            and not self.trusted_proxy
-            and origin == environ.get("wsgi.url_scheme", "http") + "://" + host
-        ):
-            return
-        if self._allowed_origin(origin):
-            return
-        if (
-            not cross_site
-            and origin != "null"
-            and _normal_host(origin.partition("://")[2]) == self._request_host(environ)
-        ):
-            return
-        raise _Failure(403, f"Cross-site action calls are refused (Origin: {origin})")
+        if not cross_site and origin != "null":
+            # A browser calling its own site sends exactly scheme://Host:
+            # accept that before normalizing hosts and ports.
+            site = environ.get("HTTP_HOST")
+            scheme = environ.get("wsgi.url_scheme", "http")
+            if site and not self.trusted_proxy and origin == f"{scheme}://{site}":
+                return
+            if _normal_host(origin.partition("://")[2]) == self._request_host(environ):
+                return
+        if not self._allowed_origin(origin):
+            raise _Failure(
+                403, f"Cross-site action calls are refused (Origin: {origin})"
+            )
 
     def _allowed_origin(self, origin: str) -> bool:
         if origin == "null" or not self._origins:
@@ -2285,7 +2281,6 @@ class ServerActions:
         ]
 
 
-_NO_CONTEXT = contextlib.nullcontext()
 # What a GET re-render must not inherit from the POST: its body and WebOb's
 # caches of it.
 _POST_ONLY_KEYS = (
