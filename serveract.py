@@ -1340,8 +1340,7 @@ _HEX_BYTE = {
 def _unquote(text: str) -> str:
     """``unquote_plus(text, errors="strict")``: a malformed escape stays as it
     is, a bad UTF-8 sequence raises."""
-    if "+" in text:
-        text = text.replace("+", " ")
+    text = text.replace("+", " ")
     if "%" not in text:
         return text
     first, *rest = text.encode().split(b"%")
