@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import webob
 
 import serveract
-from conftest import FORM, Client, Response
+from conftest import FORM, Client, Recorder, Response, environ_for
 
 
 def by_header(client: Client, headers: dict[str, str], **environ: Any) -> int:
@@ -107,6 +108,24 @@ def test_only_the_requests_own_origin_may_call(
         case.status
     )
     assert pings == ([""] if case.status == 200 else [])
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [("http://example.com:8080", 200), ("http://None", 403), ("http://", 403)],
+)
+def test_without_a_host_header_the_origin_is_checked_against_the_server_name(
+    reg: serveract.Registry, pings: list[str], origin: str, status: int
+) -> None:
+    """HTTP/1.0 sends no Host: the server's own name and port stand for it."""
+    environ = environ_for(body=b"[]", content_type="application/json", host="x")
+    del environ["HTTP_HOST"]
+    environ.update(SERVER_NAME="example.com", SERVER_PORT="8080")
+    environ.update(HTTP_SERVERACT_ACTION="ping", HTTP_ORIGIN=origin)
+    app = serveract.ServerActions(Recorder(), reg)
+    answer = webob.Request(environ).get_response(app)
+    assert answer.status_int == status
+    assert pings == ([""] if status == 200 else [])
 
 
 # -- allowed_origins ----------------------------------------------------------
