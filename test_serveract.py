@@ -778,6 +778,52 @@ class TestDecoding:
         assert client.rendered.ok and client.rendered.form.get("note") == "there"
         assert seen == [{"note": "hi"}, {"note": "there"}]
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '{"a": 1}',
+            ' {"a": 1}',
+            '{"a": 1}\r\n',
+            '\t[1, 2.5, "\\u00e9", null, true] ',
+            "[]",
+            "[1] [2]",
+            "[1,]",
+            '{"a" 1}',
+            " ",
+            "",
+            "nul",
+            "[NaN]",
+            "[1e999]",
+            '"text"',
+            "123",
+        ],
+    )
+    def test_json_text_decodes_as_json_loads_has_it_and_what_it_refuses_fails(
+        self, text
+    ):
+        try:
+            expected = json.loads(text)
+        except ValueError:
+            expected = ValueError
+        if text in ("[NaN]", "[1e999]"):  # json.loads takes them; serveract not
+            expected = ValueError
+        try:
+            decoded = serveract._loads(text)
+        except ValueError:
+            decoded = ValueError
+        assert decoded == expected
+
+    def test_a_json_body_with_whitespace_around_it_binds(self, reg, middleware):
+        @reg.action
+        def pair(a: int, b: str) -> list[Any]:
+            return [a, b]
+
+        body = b'\r\n  {"a": 1, "b": "x"}  \n'
+        assert middleware().send(body, "application/json", action="pair").json == [
+            1,
+            "x",
+        ]
+
     def test_escaped_characters_in_a_form_value_arrive_as_typed(self, reg, middleware):
         @reg.action
         def echo(text: str) -> str:
@@ -840,6 +886,41 @@ class TestAnswers:
             "set": [1, 2, 3],
             "tuple": [1, "a"],
         }
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            None,
+            "t\u00e9xt",
+            {"a": [1, 2.5, True, None], "b": {"c": "d"}, 3: "int key"},
+            [datetime.date(2026, 1, 2), decimal.Decimal("1.10"), Color.BLUE, {2, 1}],
+            Level.HIGH,
+        ],
+    )
+    def test_the_prebuilt_c_encoder_writes_what_json_encoder_writes(
+        self, value, monkeypatch
+    ):
+        fast = serveract._encode_json(value)
+        monkeypatch.setattr(serveract, "_C_ENCODER", None)  # a Python without it
+        assert serveract._encode_json(value) == fast
+        assert json.loads(fast) == json.loads(serveract._ENCODER.encode(value))
+
+    def test_a_cyclic_or_non_finite_answer_is_a_500(self, reg, middleware):
+        @reg.action
+        def cycle() -> list[Any]:
+            loop: list[Any] = []
+            loop.append(loop)
+            return loop
+
+        @reg.action
+        def infinite() -> float:
+            return float("inf")
+
+        client = middleware()
+        for name in ("cycle", "infinite"):
+            answer = client.call(name, status=500)
+            assert answer.error["type"] == "internal_error"
+            assert "cannot be encoded as JSON" in answer.error["message"]
 
     def test_none_is_answered_as_null(self, reg, middleware):
         @reg.action
