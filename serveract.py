@@ -1318,11 +1318,11 @@ def _parse_urlencoded(body: bytes) -> dict[str, list[Any]]:
     if body.count(b"&") >= _MAX_FIELDS:
         raise _Failure(413, f"The form has more than {_MAX_FIELDS} fields")
     fields: dict[str, list[Any]] = {}
-    try:
-        for item in body.decode("utf-8").split("&"):
+    try:  # "+" is a space before anything is unquoted, "%2B" a "+" after
+        for item in body.replace(b"+", b" ").decode("utf-8").split("&"):
             if item:
                 key, _, value = item.partition("=")
-                if "%" in item or "+" in item:
+                if "%" in item:
                     key, value = _unquote(key), _unquote(value)
                 fields.setdefault(key, []).append(value)
     except UnicodeDecodeError:
@@ -1339,9 +1339,8 @@ _HEX_BYTE = {
 
 
 def _unquote(text: str) -> str:
-    """``unquote_plus(text, errors="strict")``: a malformed escape stays as it
+    """``unquote(text, errors="strict")``: a malformed escape stays as it
     is, a bad UTF-8 sequence raises."""
-    text = text.replace("+", " ")
     if "%" not in text:
         return text
     first, *rest = text.encode().split(b"%")
