@@ -1318,8 +1318,12 @@ def _parse_urlencoded(body: bytes) -> dict[str, list[Any]]:
     if body.count(b"&") >= _MAX_FIELDS:
         raise _Failure(413, f"The form has more than {_MAX_FIELDS} fields")
     fields: dict[str, list[Any]] = {}
-    try:  # "+" is a space before anything is unquoted, "%2B" a "+" after
-        for item in body.replace(b"+", b" ").decode("utf-8").split("&"):
+    # "+" is a space before anything is unquoted ("%2B" is a "+"), and "%24"
+    # a "$" in any field: browsers escape the action field's "$", and that
+    # spares it _unquote(), 6 % of a form call.
+    text = body.replace(b"+", b" ").replace(b"%24", b"$")
+    try:
+        for item in text.decode("utf-8").split("&"):
             if item:
                 key, _, value = item.partition("=")
                 if "%" in item:
@@ -1878,7 +1882,7 @@ class ServerActions:
                 environ["wsgi.input"] = io.BytesIO()  # the call consumed it
         value = outcome if head is None else outcome.value
         if isinstance(value, webob.Response):
-            return value(environ, _no_store(start))
+            return value(environ, _edit_headers(start, _no_store))
         if head is None:
             return self._answer_value(environ, start, value, name or "?")
         if isinstance(value, redirect):  # no JavaScript: the browser follows it
@@ -2235,7 +2239,7 @@ class ServerActions:
         if added:  # cookies set inside the action: the page shows their effect
             cookies = [v for k, v in added if k.lower() == "set-cookie"]
             get["HTTP_COOKIE"] = _with_cookies(get.get("HTTP_COOKIE", ""), cookies)
-        return self.app(get, _no_store(start))
+        return self.app(get, _edit_headers(start, _no_store))
 
     def _serve_script(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -2338,16 +2342,13 @@ def _edit_headers(
     return start
 
 
-def _no_store(start_response: StartResponse) -> StartResponse:
-    """For what the action or the app answers (a ``webob.Response``, a page
-    rendered again): it shows one user's outcome, so no cache may keep it."""
-    return _edit_headers(
-        start_response,
-        lambda headers: (
-            [h for h in headers if h[0].lower() != "cache-control"]
-            + [("Cache-Control", "no-store")]
-        ),
-    )
+def _no_store(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers of what the action or the app answers (a ``webob.Response``,
+    a page rendered again): it shows one user's outcome, so no cache may keep
+    it."""
+    kept = [h for h in headers if h[0].lower() != "cache-control"]
+    kept.append(("Cache-Control", "no-store"))
+    return kept
 
 
 def _encode_default(value: Any) -> Any:
