@@ -1772,7 +1772,7 @@ class ServerActions:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if self._header_key in environ:
-            return self._call(environ, start_response, environ[self._header_key], None)
+            return self._call(environ, start_response, environ[self._header_key])
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
         prefix = self.action_path
@@ -1782,15 +1782,13 @@ class ServerActions:
                 return self._preflight(environ, start_response)
             # WSGI hands the path over as latin-1; names are UTF-8.
             name = path[len(prefix) :].encode("latin-1", "replace")
-            return self._call(
-                environ, start_response, name.decode("utf-8", "replace"), None
-            )
+            return self._call(environ, start_response, name.decode("utf-8", "replace"))
         if method == "POST":
             media = _media_type(environ.get("CONTENT_TYPE", ""))
             if media in _FORM_TYPES:
                 head = self._peek_form(environ, media)
                 if head is not None:
-                    return self._call(environ, start_response, None, head)
+                    return self._call(environ, start_response, None, head, media)
         elif path == self.client_path and method in ("GET", "HEAD"):
             return self._serve_script(environ, start_response)
         elif method == "OPTIONS" and self._is_preflight(environ, False):
@@ -1829,8 +1827,14 @@ class ServerActions:
                 break
             head += more
         # One scan rules out most bodies: most forms and uploads name no action.
-        marker = self._form_tail if media == _URLENCODED else self._part_name
-        if marker in head and self._names_action(head, media, environ["CONTENT_TYPE"]):
+        if media == _URLENCODED:
+            found = self._form_tail in head and (
+                head.startswith(self._form_markers)
+                or any(marker in head for marker in self._form_markers_after)
+            )
+        else:
+            found = self._part_name in head and self._names_part(head, environ)
+        if found:
             return head
         if start is not None:
             stream.seek(start)  # the server's own file: no copy, no wrapper
@@ -1838,13 +1842,10 @@ class ServerActions:
             environ["wsgi.input"] = _Replay(head, stream)
         return None
 
-    def _names_action(self, head: bytes, media: str, content_type: str) -> bool:
-        if media == _URLENCODED:
-            return head.startswith(self._form_markers) or any(
-                marker in head for marker in self._form_markers_after
-            )
+    def _names_part(self, head: bytes, environ: WSGIEnvironment) -> bool:
+        boundary = _boundary(environ["CONTENT_TYPE"]) or "-"
         try:
-            parser = multipart.PushMultipartParser(_boundary(content_type) or "-")
+            parser = multipart.PushMultipartParser(boundary)
             for event in parser.parse(head):
                 if (
                     isinstance(event, multipart.MultipartSegment)
@@ -1862,15 +1863,16 @@ class ServerActions:
         environ: WSGIEnvironment,
         start_response: StartResponse,
         name: str | None,
-        head: bytes | None,
+        head: bytes | None = None,
+        media: str = "",
     ) -> Iterable[bytes]:
         """Run one action call, however it arrived: a header or path call
         names its action (``name``); a form call's body does (``head``: its
-        first bytes, already read)."""
+        first bytes, already read, ``media`` its media type)."""
         start = self._start(environ, start_response) if self._adds else start_response
         files: list[IO[bytes]] = []
         try:
-            outcome = self._run(environ, name, head, files)
+            outcome = self._run(environ, name, head, media, files)
         except _Failure as failure:
             return self._answer_error(start, failure)
         except Exception:  # a fault in serveract, a limiter or a context: no crash
@@ -1898,12 +1900,13 @@ class ServerActions:
         environ: WSGIEnvironment,
         name: str | None,
         head: bytes | None,
+        media: str,
         files: list[IO[bytes]],
     ) -> Any:
         """Check, decode, bind and call; the value, or a form call's Result."""
         self._check_caller(environ)
         action = None if name is None else self._lookup(name)
-        media = _media_type(environ.get("CONTENT_TYPE", ""))
+        media = media or _media_type(environ.get("CONTENT_TYPE", ""))
         body = payload = fields = None
         if media == "multipart/form-data":
             keep = self.context is not None or action is None or bool(action.requests)
