@@ -229,12 +229,6 @@ class _Failure(Exception):
         return {"type": self.type, "message": self.message, "data": self.data}
 
 
-def _too_large(limit: int) -> _Failure:
-    return _Failure(
-        413, f"The request body is larger than {limit} bytes", {"limit": limit}
-    )
-
-
 class Result:
     """What a form call without JavaScript did, for the page to render.
 
@@ -1226,6 +1220,12 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
     return None if environ.get("wsgi.input_terminated") else 0
 
 
+def _too_large(limit: int) -> _Failure:
+    return _Failure(
+        413, f"The request body is larger than {limit} bytes", {"limit": limit}
+    )
+
+
 def _body_chunks(environ: WSGIEnvironment, head: bytes, limit: int) -> Iterator[bytes]:
     """The request body, ``head`` (already read) first: at most ``limit``
     bytes (413 before reading when Content-Length says more, else while
@@ -1634,9 +1634,6 @@ class RedisLimiter:
 
 
 # -- ServerActions ----------------------------------------------------------
-
-#: What ``python -m serveract`` allows on a loopback address (DNS rebinding).
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class ServerActions:
@@ -2801,6 +2798,10 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 
 class _CommandError(Exception):
     """What stops the command: one line on stderr, exit status 1."""
+
+
+#: What ``python -m serveract`` allows on a loopback address (DNS rebinding).
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def _is_loopback(host: str) -> bool:
