@@ -1781,7 +1781,9 @@ class ServerActions:
             name = path[len(prefix) :].encode("latin-1", "replace")
             return self._call(environ, start_response, name.decode("utf-8", "replace"))
         if method == "POST":
-            media = _media_type(environ.get("CONTENT_TYPE", ""))
+            media = environ.get("CONTENT_TYPE", "")
+            if media != _URLENCODED:  # as forms send it: not even a call
+                media = _media_type(media)
             if media in _FORM_TYPES:
                 head = self._peek_form(environ, media)
                 if head is not None:
@@ -1812,7 +1814,7 @@ class ServerActions:
             return None  # not ours to judge
         if stream is None or length == 0:
             return None
-        want = _PEEK_SIZE if length is None else min(length, _PEEK_SIZE)
+        want = _PEEK_SIZE if length is None or length > _PEEK_SIZE else length
         try:  # a seekable input (waitress's) is read and wound back
             start = stream.tell() if stream.seekable() else None
         except (AttributeError, OSError, ValueError):
