@@ -2254,6 +2254,8 @@ class ServerActions:
             conditional_response=True,  # If-None-Match: a 304
         )
         response.etag = self._script_etag
+        if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":  # WebOb misses it
+            environ = {**environ, "HTTP_IF_NONE_MATCH": f'"{self._script_etag}"'}
         return response(environ, start_response)
 
     # -- typed descriptions

@@ -1600,6 +1600,12 @@ class TestOptions:
         assert again.headers["ETag"] == etag
         weak = {"If-None-Match": f'"other", W/{etag}'}
         assert client.get("/serveract.js", headers=weak, status=304).body == b""
+        # "*" matches any version the client holds (RFC 9110, 13.1.2).
+        anything = {"If-None-Match": " * "}
+        assert client.get("/serveract.js", headers=anything, status=304).body == b""
+        assert client.head("/serveract.js", headers=anything, status=304).body == b""
+        other = {"If-None-Match": '"other"'}
+        assert client.get("/serveract.js", headers=other, status=200).body
         head = client.head("/serveract.js")
         assert head.headers["ETag"] == etag and head.body == b""
         assert head.headers["Content-Length"] == response.headers["Content-Length"]
