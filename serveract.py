@@ -2566,13 +2566,16 @@ def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]
                 },
             }
         }
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "jsonSchemaDialect": _SCHEMA_DIALECT,
         "paths": paths,
         "components": {"schemas": components},
     }
+    # Nothing shared: the caller may edit it, and YAML writers alias what is
+    # (deepcopy() would keep the sharing).
+    return typing.cast("dict[str, Any]", json.loads(json.dumps(document)))
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")

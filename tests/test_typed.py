@@ -883,6 +883,25 @@ def test_the_openapi_document_is_valid_openapi_3_1(document: dict[str, Any]) -> 
     json.dumps(document)
 
 
+def test_each_openapi_document_is_its_own_to_edit_with_no_shared_nodes() -> None:
+    first = typed_actions.app.openapi()
+    seen: set[int] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, (dict, list)):
+            assert id(node) not in seen, "a node appears twice (YAML would alias it)"
+            seen.add(id(node))
+            for child in node.values() if isinstance(node, dict) else node:
+                visit(child)
+
+    visit(first)
+    first["components"]["schemas"]["Error"]["properties"].clear()
+    first["paths"].clear()
+    again = typed_actions.app.openapi()
+    assert again["components"]["schemas"]["Error"]["properties"]
+    assert sorted(again["paths"]) == sorted(ACTION_PATH + n for n in NAMES)
+
+
 def test_the_openapi_title_and_version_are_the_callers(
     document: dict[str, Any],
 ) -> None:
