@@ -46,6 +46,7 @@ import math
 import os
 import re
 import secrets
+import socket
 import sys
 import tempfile
 import threading
@@ -2880,6 +2881,16 @@ def _serve(app: WSGIApplication, host: str, port: int, threads: int) -> None:
         server.run()
 
 
+def _free_port(host: str) -> int:
+    try:
+        family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family) as probe:
+            probe.bind((host, 0))
+            return int(probe.getsockname()[1])
+    except OSError as error:
+        raise _CommandError(f"cannot listen on {host}: {error}") from None
+
+
 _DESCRIPTIONS = ("schema", "openapi", "typescript")
 
 
@@ -2921,6 +2932,9 @@ def _main(argv: list[str] | None = None) -> int:
             except ImportError:
                 hint = "--reload needs hupper: pip install 'serveract[dev]'"
                 raise _CommandError(hint) from None
+            if args.port == 0:  # one port for every restart, chosen once
+                args.port = _free_port(args.host)
+                argv = [*argv, f"--port={args.port}"]
             # The monitor never returns; the worker it starts runs this again.
             hupper.start_reloader("serveract._main", worker_kwargs={"argv": argv})
         app, actions = _load(module_name, attribute, args.reload)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -215,6 +216,35 @@ def test_terminating_the_monitor_alone_stops_its_worker(
         # The monitor waits for its worker before it exits: nothing is left.
         assert group_is_gone(process), "a worker outlived its monitor"
         assert not is_listening(port)
+
+
+def test_port_0_is_one_free_port_kept_across_restarts(tmp_path: Path) -> None:
+    write_app(tmp_path, "first")
+    output = tmp_path / "output.log"
+    with reloading(tmp_path, 0) as process:
+        served = wait_until(
+            lambda: re.findall(
+                r"Serving on http://127.0.0.1:(\d+)/", output.read_text()
+            ),
+            done=bool,
+            output=output,
+        )
+        port = int(served[0])
+        assert port != 0
+        wait_until(
+            lambda: call(port, "version"), done=lambda v: v == "first", output=output
+        )
+        again = wait_until(
+            lambda: call(port, "version"),
+            done=lambda v: v == "second",
+            output=output,
+            nudge=lambda: write_app(tmp_path, "second"),
+        )
+        assert again == "second"
+        ports = re.findall(r"Serving on http://127.0.0.1:(\d+)/", output.read_text())
+        assert len(ports) >= 2 and set(ports) == {str(port)}, ports
+        press_ctrl_c(process)
+        assert group_is_gone(process), "a worker outlived its monitor"
 
 
 @pytest.mark.parametrize(
