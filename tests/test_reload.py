@@ -121,6 +121,20 @@ def wait_until(
     raise AssertionError(f"last seen {seen!r}; output: {output.read_text()!r}")
 
 
+def edit_until_served(folder: Path, port: int, value: str) -> None:
+    """Rewrites the app to return ``value``, again at doubling intervals until
+    the restarted worker serves it: the worker tells the monitor which files
+    it imported once a second, and an edit made before that is the file's
+    first known state, not a change."""
+    served = wait_until(
+        lambda: call(port, "version"),
+        done=lambda v: v == value,
+        output=folder / "output.log",
+        nudge=lambda: write_app(folder, value),
+    )
+    assert served == value
+
+
 def press_ctrl_c(process: subprocess.Popen[bytes]) -> None:
     """Sends SIGINT to the monitor's process group, as Ctrl-C in a terminal
     does, and waits for the monitor to exit (killing the group if it has not
@@ -185,16 +199,7 @@ def test_an_edited_module_is_served_again_and_ctrl_c_stops_monitor_and_worker(
         )
         assert first == "first"
 
-        # The worker tells the monitor which files it imported once a second:
-        # an edit made before that is the file's first known state, not a
-        # change. So the edit is saved again while the old answer is served.
-        second = wait_until(
-            lambda: call(port, "version"),
-            done=lambda v: v != "first",
-            output=output,
-            nudge=lambda: write_app(tmp_path, "second, after the edit"),
-        )
-        assert second == "second, after the edit"
+        edit_until_served(tmp_path, port, "second, after the edit")
 
         press_ctrl_c(process)
         assert group_is_gone(process), "a worker outlived its monitor"
@@ -234,13 +239,7 @@ def test_port_0_is_one_free_port_kept_across_restarts(tmp_path: Path) -> None:
         wait_until(
             lambda: call(port, "version"), done=lambda v: v == "first", output=output
         )
-        again = wait_until(
-            lambda: call(port, "version"),
-            done=lambda v: v == "second",
-            output=output,
-            nudge=lambda: write_app(tmp_path, "second"),
-        )
-        assert again == "second"
+        edit_until_served(tmp_path, port, "second")
         ports = re.findall(r"Serving on http://127.0.0.1:(\d+)/", output.read_text())
         assert len(ports) >= 2 and set(ports) == {str(port)}, ports
         press_ctrl_c(process)
@@ -266,13 +265,7 @@ def test_a_module_that_failed_its_first_import_is_served_once_fixed(
             done=lambda text: "Waiting for a file to change" in text,
             output=output,
         )
-        fixed = wait_until(
-            lambda: call(port, "version"),
-            done=lambda v: v == "fixed",
-            output=output,
-            nudge=lambda: write_app(tmp_path, "fixed"),
-        )
-        assert fixed == "fixed"
+        edit_until_served(tmp_path, port, "fixed")
         press_ctrl_c(process)
         assert group_is_gone(process), "a worker outlived its monitor"
 
