@@ -102,14 +102,10 @@ FORM["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
 
 
 def request(
-    method: str,
-    path: str,
-    headers: Environ,
-    body: bytes = b"",
-    stream: Any = io.BytesIO,
+    method: str, path: str, headers: Environ, body: bytes = b"", file: Any = io.BytesIO
 ) -> Callable[[], Environ]:
-    """A factory of fresh environs, each with its own input; ``headers`` are
-    environ keys (``HTTP_ORIGIN``, ``CONTENT_TYPE``)."""
+    """A factory of fresh environs, each with its own input, ``file(body)``;
+    ``headers`` are environ keys (``HTTP_ORIGIN``, ``CONTENT_TYPE``)."""
     template = dict(BASE_ENVIRON, REQUEST_METHOD=method, PATH_INFO=path)
     if method != "GET":
         template["CONTENT_LENGTH"] = str(len(body))
@@ -117,7 +113,7 @@ def request(
 
     def make() -> Environ:
         environ = template.copy()
-        environ["wsgi.input"] = stream(body)
+        environ["wsgi.input"] = file(body)
         return environ
 
     return make
