@@ -80,9 +80,9 @@ class Impl:
     answers: int = 0
     failure: str = ""
 
-    def serve(self, app: WSGIApp, first: tuple[str, bytes], n: int) -> None:
+    def serve(self, app: WSGIApp, first: tuple[str, bytes], n: int) -> float:
         """The measured loop: ``n`` requests as a server makes them, each
-        answer then compared with the first."""
+        answer then compared with the first; the time per request, in ns."""
         make_environ, answers = self.environ, []
         state: list[Any] = [None]
 
@@ -90,6 +90,7 @@ class Impl:
             state[0] = status
             return _no_write
 
+        start = time.perf_counter_ns()
         for _ in range(n):
             iterable = app(make_environ(), start_response)
             body = b"".join(iterable)  # may call start_response
@@ -100,6 +101,7 @@ class Impl:
         for answer in answers:
             if answer != first:
                 self.failure = f"an answer differs: {answer[0]} {answer[1][:80]!r}"
+        return (time.perf_counter_ns() - start) / n
 
     def found(self) -> dict[str, Any]:
         return {key: value for key, value in vars(self).items() if not callable(value)}
@@ -225,7 +227,7 @@ def child(mode: str, case: str, names: list[str], size: int, n: int) -> None:
     implementations taking turns, the first one rotating.
     """
     impls = [i for i in build_impls(size) if i.case == case and i.name in names]
-    live, times = [], {impl.name: [] for impl in impls}
+    live = []
     for impl in impls:
         try:
             app = impl.build()
@@ -237,30 +239,26 @@ def child(mode: str, case: str, names: list[str], size: int, n: int) -> None:
         if not right:
             impl.failure = f"wrong answer: {status} {body[:80]!r}"
             continue
-        start = time.perf_counter_ns()
-        impl.serve(app, first, 20)  # Python 3.11 specialises its bytecode
-        calls = max(2, int(20 * 5e6 / (time.perf_counter_ns() - start)))
+        warm = impl.serve(app, first, 20)  # Python 3.11 specialises its bytecode
         tracemalloc.start()
         impl.serve(app, first, 1)
         impl.peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        live.append((impl, app, first, calls))
+        live.append((impl, app, first, max(2, int(5e6 / warm)), []))
     gc.collect()
     gc.freeze()  # start-up's objects stay out of the measured collections
     if mode == "count" and live:  # no pipe for callgrind_control to poll
         on = ["callgrind_control", "--instr=on", str(os.getpid())]
         subprocess.run(on, check=True, stdout=subprocess.DEVNULL)
-        impl, app, first, _ = live[0]
+        impl, app, first, *_ = live[0]
         impl.serve(app, first, n)
     for _ in range(n if mode == "time" else 0):
-        for impl, app, first, calls in live:
+        for impl, app, first, calls, times in live:
             gc.collect()  # each pays for its own garbage
-            start = time.perf_counter_ns()
-            impl.serve(app, first, calls)
-            times[impl.name].append((time.perf_counter_ns() - start) / calls)
+            times.append(impl.serve(app, first, calls))
         live = live[1:] + live[:1]
-    for impl in impls:
-        impl.value = statistics.median(times[impl.name]) if times[impl.name] else None
+    for impl, *_, times in live:
+        impl.value = statistics.median(times) if times else None
     print(json.dumps([impl.found() for impl in impls]), flush=True)
     os._exit(0)  # no interpreter clean-up: nothing more to count
 
@@ -444,8 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.svg:
         crafted = " (crafted bodies: wall clock)" if args.instructions else ""
         title = f"serveract / reference, {metric}{crafted}; lower is better; {version}"
-        svg = svg_chart(found, title)
-        Path(args.svg).write_text(svg, encoding="utf-8")
+        Path(args.svg).write_text(svg_chart(found, title), encoding="utf-8")
     if args.rst:
         Path(args.rst).write_text(list_table(results) + "\n" + list_table(targets))
     return 1 if failures else 0
