@@ -120,11 +120,9 @@ def call(app: WSGIApp, environ: Environ) -> tuple[str, list[Any], bytes]:
         return _no_write
 
     iterable = app(environ, start_response)
-    try:
-        body = b"".join(iterable)
-    finally:
-        if hasattr(iterable, "close"):
-            iterable.close()
+    body = b"".join(iterable)  # may call start_response
+    if hasattr(iterable, "close"):
+        iterable.close()
     return answer[0], answer[1], body
 
 
