@@ -1782,9 +1782,7 @@ class ServerActions:
             name = path[len(prefix) :].encode("latin-1", "replace")
             return self._call(environ, start_response, name.decode("utf-8", "replace"))
         if method == "POST":
-            media = environ.get("CONTENT_TYPE", "")
-            if media != _URLENCODED:  # as forms send it: not even a call
-                media = _media_type(media)
+            media = _media_type(environ.get("CONTENT_TYPE", ""))
             if media in _FORM_TYPES:
                 head = self._peek_form(environ, media)
                 if head is not None:
