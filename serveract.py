@@ -845,7 +845,8 @@ _INT_KEY_MATCH = re.compile(_INT_KEY).fullmatch
 
 def _int_key(text: str) -> int:
     if _INT_KEY_MATCH(text):
-        return int(text)
+        with contextlib.suppress(ValueError):  # more digits than int() reads
+            return int(text)
     raise _Invalid("expected integer keys")
 
 

@@ -208,6 +208,23 @@ def test_a_long_integer_for_a_float_is_422_not_a_crash(reg, middleware) -> None:
     assert error.error["data"] == [{"field": "x", "message": "expected a number"}]
 
 
+def test_an_integer_key_too_long_to_convert_is_422_not_a_crash(reg, middleware) -> None:
+    # Python refuses int() of more than 4,300 digits; the key matches the
+    # published propertyNames pattern, so it is a wrong argument, not a fault.
+    @reg.action
+    def take(counts: dict[int, int]) -> int:
+        return len(counts)
+
+    client = middleware()
+    key = "1" * 5000
+    answer = client.call("take", {"counts": {key: 1}}, status=422)
+    assert answer.error["data"] == [
+        {"field": "counts", "message": "expected integer keys"}
+    ]
+    answer = client.form([("counts", json.dumps({key: 1}))], action="take", status=422)
+    assert answer.error["data"][0]["field"] == "counts"
+
+
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 @pytest.mark.parametrize("kind", [float, decimal.Decimal])
 def test_a_form_number_must_be_finite(reg, middleware, text: str, kind: type) -> None:
