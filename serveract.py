@@ -598,6 +598,15 @@ def _identity(value: Any) -> Any:
 
 _json_text = _exact(str, "text")
 _form_text = _exact(str, "text, not a file")
+
+
+def _json_bytes(value: Any) -> bytes:
+    try:
+        return bytes(_json_text(value).encode())
+    except UnicodeEncodeError:  # "\ud800": valid JSON, but no text UTF-8 holds
+        raise _Invalid("expected text") from None
+
+
 _form_int = _text(int, "an integer")
 _form_float = _text(_finite(float), "a number")
 #: What a checkbox, a select or a text field may say for a bool.
@@ -686,7 +695,7 @@ _SCALARS: dict[Any, _Type] = {
         _iso(datetime.time), "a time (HH:MM:SS+00:00)", _TIME, _FORM_TIME, format="time"
     ),
     bytes: _Type(
-        lambda value: _json_text(value).encode(),
+        _json_bytes,
         lambda value: value.read() if isinstance(value, Upload) else value.encode(),
         {"type": "string"},
         "string",

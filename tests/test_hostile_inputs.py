@@ -225,6 +225,18 @@ def test_an_integer_key_too_long_to_convert_is_422_not_a_crash(reg, middleware) 
     assert answer.error["data"][0]["field"] == "counts"
 
 
+def test_a_lone_surrogate_for_bytes_is_422_not_a_crash(reg, middleware) -> None:
+    # "\ud800" is valid JSON syntax but no Unicode text: it has no UTF-8.
+    @reg.action
+    def take(data: bytes) -> int:
+        return len(data)
+
+    body = b'{"data": "\\ud800"}'
+    answer = middleware().send(body, JSON, action="take", status=422)
+    assert answer.error["data"] == [{"field": "data", "message": "expected text"}]
+    assert middleware().call("take", {"data": "\u00e9"}).json == 2
+
+
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 @pytest.mark.parametrize("kind", [float, decimal.Decimal])
 def test_a_form_number_must_be_finite(reg, middleware, text: str, kind: type) -> None:
