@@ -2212,12 +2212,18 @@ class ServerActions:
                 headers.append(("HX-Redirect", value.url))
             body = _encode_json({"redirect": value.url})
             return _answer(start, "200 OK", body, headers)
+        # Rendering runs the action's code too (__html__, a dataclass's
+        # fields): what it raises is a 500, never an exception out of here.
         if hasattr(value, "__html__"):
-            body = str(value.__html__()).encode()
+            try:
+                body = str(value.__html__()).encode()
+            except Exception:
+                failure = self._internal_error(name, "returned HTML that failed")
+                return self._answer_error(start, failure)
             return _answer(start, "200 OK", body, (), "text/html; charset=utf-8")
         try:
             body = _encode_json(value)
-        except (TypeError, ValueError, RecursionError):
+        except Exception:
             failure = self._internal_error(
                 name, "returned a value that cannot be encoded as JSON"
             )

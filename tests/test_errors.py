@@ -4,6 +4,7 @@ exception sent to the client unless ``debug=True``."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -142,3 +143,45 @@ def test_nan_is_no_json_so_returning_it_is_a_500(
 
     error = middleware().call("ratio", status=500).error
     assert error["type"] == "internal_error"
+
+
+class BrokenMarkup:
+    """HTML rendered lazily, whose rendering fails (a missing template
+    variable)."""
+
+    def __html__(self) -> str:
+        raise RuntimeError(SECRET_TEXT)
+
+
+@dataclasses.dataclass
+class Half:
+    x: int
+
+
+def test_an_answer_that_fails_to_render_is_a_generic_logged_500(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Turning the returned value into the answer runs the action's code too
+    (``__html__``, a dataclass's fields): what it raises is the 500 of an
+    action that failed, never an exception out of the middleware."""
+
+    @reg.action
+    def page() -> Any:
+        return BrokenMarkup()
+
+    @reg.action
+    def half() -> Any:
+        value = Half(1)
+        del value.x
+        return value
+
+    client = middleware()
+    for name in ("page", "half"):
+        with caplog.at_level(logging.ERROR, logger="serveract"):
+            answer = client.call(name, status=500)
+        error_id = answer.error["data"]["error_id"]
+        assert answer.error["type"] == "internal_error"
+        assert "hunter2" not in answer.text
+        assert any(error_id in r.getMessage() for r in caplog.records)
