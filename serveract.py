@@ -883,12 +883,27 @@ _DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
 _INTERFACES: dict[str, str] = {}
 
 
+#: Names a dataclass's interface must not take in the TypeScript declarations:
+#: their own types (it would merge with them) and the global ones they use
+#: inside ``namespace Serveract`` (it would hide them), and TypeScript's own.
+_TS_TAKEN = frozenset(
+    {
+        *("Actions", "Blob", "Client", "Error", "File", "Promise", "Record"),
+        *("globalThis", "any", "bigint", "boolean", "never", "null", "number"),
+        *("object", "string", "symbol", "undefined", "unknown", "void"),
+    }
+)
+
+
 def _dataclass(cls: type) -> _Type:
     """Objects with the dataclass's fields, described under ``$defs`` by its
-    name (made unique: two modules may each have a ``Point``)."""
+    name (made unique: two modules may each have a ``Point``; and ``Client_``
+    for ``Client``, a name the TypeScript declarations use)."""
     qualified = f"{cls.__module__}.{cls.__qualname__}"
     name = cls.__name__
-    while name in _DEFINITIONS and _DEFINITIONS[name][2] != qualified:
+    while name in _TS_TAKEN or (
+        name in _DEFINITIONS and _DEFINITIONS[name][2] != qualified
+    ):
         name += "_"
     described = f"an object ({cls.__name__})"
     fields: dict[str, _Type] = {}

@@ -17,6 +17,7 @@ the action. ``pattern`` is matched as the spec says, as an ECMA-262 regex.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.util
 import inspect
@@ -1208,6 +1209,64 @@ def test_tsc_strict_refuses_a_wrong_call(
     found = errors_by_file(done.stdout)
     assert set(found) == {wrong} and len(found[wrong]) == 1, done.stdout
     assert found[wrong][0] in codes, done.stdout
+
+
+# Dataclasses named as the declarations' own types (Serveract.Client, .Error,
+# .Actions) or the global ones they use (Promise, Record, File, Blob): common
+# names in an app, each must stay a type of its own.
+@dataclasses.dataclass
+class Client:
+    name: str
+
+
+@dataclasses.dataclass
+class Record:
+    id: int
+
+
+@dataclasses.dataclass
+class Error:
+    code: int
+
+
+@dataclasses.dataclass
+class Promise:
+    done: bool
+
+
+CLASHING_CALLS = """\
+async function useClashingNames(): Promise<void> {
+  const record = await serveract.actions.add_client({ client: { name: "Ada" } });
+  const id: number = record.id;
+  const error = await serveract.actions.check({ error: { code: 1 } });
+  const done: boolean = error.done;
+  const any: unknown = await serveract.callWith("add_client", { client: {} });
+}
+"""
+
+
+def test_dataclasses_named_as_typescript_types_do_not_merge_with_them(
+    tmp_path: Path,
+) -> None:
+    clashing = serveract.Registry()
+
+    @clashing.action
+    def add_client(client: Client) -> Record:
+        return Record(1)
+
+    @clashing.action
+    def check(error: Error) -> Promise:
+        return Promise(True)
+
+    app = serveract.ServerActions(lambda environ, start: [], clashing)
+    (tmp_path / "clashing.d.ts").write_text(app.typescript())
+    (tmp_path / "clashing.ts").write_text(CLASHING_CALLS)
+    done = tsc(tmp_path / "clashing.d.ts", tmp_path / "clashing.ts")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The schema still describes the same objects, under their own names.
+    schema = app.schema()["actions"]["add_client"]["parameters"]
+    assert is_valid(schema, {"client": {"name": "Ada"}})
+    assert not is_valid(schema, {"client": {"id": 1}})
 
 
 # -- The command line ------------------------------------------------------------------
