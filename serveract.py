@@ -1795,7 +1795,11 @@ class ServerActions:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         if self._header_key in environ:
-            return self._call(environ, start_response, environ[self._header_key])
+            name = environ[self._header_key]
+            if not name.isascii():  # as for a path: UTF-8, else Latin-1 as it is
+                with contextlib.suppress(UnicodeError):
+                    name = name.encode("latin-1").decode("utf-8")
+            return self._call(environ, start_response, name)
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
         prefix = self.action_path
@@ -2699,9 +2703,19 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   const mounted = source.pathname.endsWith(CLIENT_PATH);
   const base = source.pathname.slice(0, source.pathname.length - CLIENT_PATH.length);
 
+  // A header holds Latin-1 only (fetch throws on any other character): the
+  // name goes as its UTF-8 bytes, which the server reads back as a path's.
+  function named(name) {
+    let bytes = "";
+    for (const byte of new TextEncoder().encode(name)) {
+      bytes += String.fromCharCode(byte);
+    }
+    return {[HEADER]: bytes};
+  }
+
   function endpoint(name) {
     if (ACTION_PATH === null || !mounted) {
-      return {url: source.href, headers: {[HEADER]: name}};
+      return {url: source.href, headers: named(name)};
     }
     const url = new URL(base + ACTION_PATH + encodeURIComponent(name), source);
     return {url: url.href, headers: {}};
@@ -2787,7 +2801,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     let type = "serveract:result";
     let detail;
     try {
-      const answer = await send(url, data, {[HEADER]: name});
+      const answer = await send(url, data, named(name));
       if (answer.redirect) return go(answer.redirect);
       detail = answer.value;
     } catch (err) {

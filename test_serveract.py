@@ -25,7 +25,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, Optional
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from wsgiref.validate import validator
 
 import pytest
@@ -720,6 +720,24 @@ class TestFormBinding:
 
 
 class TestDecoding:
+    @pytest.mark.parametrize("name", ["日本語", "créer", "plain"])
+    def test_an_action_name_in_the_header_is_utf8_as_in_the_path(
+        self, reg, middleware, name
+    ):
+        """WSGI hands headers over as Latin-1, paths too: a name sent as UTF-8
+        (curl, the browser client) is found either way; a Latin-1 one too."""
+
+        @reg.action(name=name)
+        def named() -> str:
+            return "reached"
+
+        client = middleware()
+        utf8 = name.encode().decode("latin-1")
+        assert client.send(action=utf8).json == "reached"
+        assert client.send(path="/_serveract/" + quote(name)).json == "reached"
+        if name.isascii() or name == "créer":
+            assert client.send(action=name).json == "reached"
+
     def test_a_json_array_is_positional_an_object_keywords_an_empty_body_none(
         self, reg, middleware
     ):

@@ -24,6 +24,13 @@ OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 SEED = list(todo.SEED)
 
 
+@todo.action(name="test.日本語")
+@todo.action(name="test.créer")
+def _named_outside_ascii(note: str) -> str:
+    """Test-only: actions named outside ASCII, and outside Latin-1."""
+    return f"got {note}"
+
+
 @todo.action(name="test.upload")
 def _upload(note: str, attachment: IO[bytes]) -> dict[str, Any]:
     """Test-only: proves the client sends file inputs along."""
@@ -420,6 +427,36 @@ def test_with_js_forms_added_later_are_enhanced_and_send_their_files(
     }
     assert_not_reloaded(page)
     assert [seen.action for seen in log.requests("POST")] == ["test.upload"]
+
+
+@pytest.mark.parametrize("name", ["test.日本語", "test.créer"])
+def test_with_js_a_form_naming_an_action_outside_latin_1_is_called(
+    page: Page, log: RequestLog, name: str
+) -> None:
+    """fetch() refuses a header value outside Latin-1: the action's name must
+    still reach the server, as it does without JavaScript."""
+    open_demo(page)
+    page.evaluate(
+        """(name) => {
+          const form = document.createElement("form");
+          form.method = "post";
+          form.enctype = "multipart/form-data";
+          form.innerHTML = `<input type="hidden" name="$action">
+            <input name="note" value="hello"><button>Send</button>`;
+          form.elements[0].value = name;
+          const keep = (e) => { window.__answer = [e.type, e.detail]; };
+          form.addEventListener("serveract:result", keep);
+          form.addEventListener("serveract:error", keep);
+          document.body.append(form);
+        }""",
+        name,
+    )
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_function("window.__answer !== undefined")
+    kind, detail = page.evaluate("[window.__answer[0], String(window.__answer[1])]")
+    assert (kind, detail) == ("serveract:result", "got hello")
+    assert_not_reloaded(page)
+    assert len(log.requests("POST")) == 1
 
 
 # -- htmx ---------------------------------------------------------------------
