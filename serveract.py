@@ -704,6 +704,23 @@ _SCALARS: dict[Any, _Type] = {
     ),
 }
 _ANY = _Type(_identity, _identity, {}, "unknown", "any value", blank=True)
+_SIMPLE_TYPES = (str, int, float, bool, type(None))
+
+
+def _json_simple(value: Any) -> Any:
+    if type(value) in _SIMPLE_TYPES:
+        return value
+    raise _Invalid("expected text, a number, true, false or null")
+
+
+#: What a set of any values holds: a list or an object cannot go in a set.
+_SIMPLE = dataclasses.replace(
+    _ANY,
+    json=_json_simple,
+    schema={"type": ["string", "number", "boolean", "null"]},
+    ts="string | number | boolean | null",
+    description="a simple value",
+)
 _NULL = _Type(_exact(type(None), "null"), _identity, {"type": "null"}, "null", "null")
 _UPLOAD = _Type(
     _exact(Upload, "a file upload (send a multipart form)"),
@@ -793,8 +810,13 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
     """Lists, sets and tuples of one type; in a form, a field repeated (a list
     of lists or objects: the last one, as JSON text)."""
     nested = item.schema.get("type") in ("array", "object")
-    if build in (set, frozenset) and nested:
-        raise TypeError(f"{hint!r}: a set's items must be simple values")
+    if build in (set, frozenset):
+        if item is _ANY:
+            item = _SIMPLE
+        elif nested or getattr(typing.get_args(hint)[0], "__hash__", 0) is None:
+            raise TypeError(
+                f"{hint!r}: a set's items must be simple values or frozen dataclasses"
+            )
     described = f"a list of {item.description}"
 
     def from_json(value: Any) -> Any:
@@ -934,6 +956,8 @@ def _dataclass(cls: type) -> _Type:
     try:
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
+            if not field.init:  # the class sets it: no client may send it
+                continue
             if field.default is field.default_factory is dataclasses.MISSING:
                 required.append(field.name)
             try:
