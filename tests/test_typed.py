@@ -1276,6 +1276,15 @@ class Tagged:
 
 
 @dataclasses.dataclass
+class Derived:
+    name: str
+    slug: str = dataclasses.field(init=False)  # no default: set after __init__
+
+    def __post_init__(self) -> None:
+        self.slug = self.name.lower()
+
+
+@dataclasses.dataclass
 class Mutable:  # eq without frozen: no __hash__
     x: int
 
@@ -1333,12 +1342,18 @@ def test_a_field_the_dataclass_sets_itself_is_not_the_clients_and_is_answered() 
     def untag(tagged: Tagged) -> str:
         return tagged.name
 
+    @reg.action
+    def derive(derived: Derived) -> str:
+        return derived.slug
+
     app = serveract.ServerActions(lambda environ, start: [], reg)
     assert "slug" not in app.typescript()
     actions = app.schema()["actions"]
     assert "slug" not in json.dumps(actions["untag"]["parameters"])
     client = webtest.TestApp(app)
     assert call(client, "untag", {"tagged": {"name": "a"}}).json == "a"
+    assert call(client, "derive", {"derived": {"name": "AB"}}).json == "ab"
+    assert actions["derive"]["parameters"]["$defs"]["Derived"]["required"] == ["name"]
     answered = call(client, "tag", {"name": "a"}).json
     assert answered == {"name": "a", "slug": ""}
     assert is_valid(actions["tag"]["returns"], answered)
