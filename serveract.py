@@ -3022,7 +3022,9 @@ def _main(argv: list[str] | None = None) -> int:
                 print(f"{prefix}{name}{signature}{suffix}")
         else:
             if actions._hosts is None and _is_loopback(args.host):
-                actions._allow_hosts(_LOOPBACK_HOSTS)  # no DNS rebinding to dev
+                # No DNS rebinding to dev; 127.0.0.2 and the like are their own name.
+                named = (args.host,) if "." in args.host else ()
+                actions._allow_hosts([*_LOOPBACK_HOSTS, *named])
             _serve(app, args.host, args.port, args.threads)
     except _CommandError as error:
         print(f"python -m serveract: error: {error}", file=sys.stderr)

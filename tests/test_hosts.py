@@ -234,6 +234,16 @@ def test_python_m_serveract_on_loopback_allows_only_the_loopback_names() -> None
         assert (page.status, page.body) == (200, b"page")
 
 
+def test_python_m_serveract_on_another_loopback_address_allows_that_address() -> None:
+    args = cli_args("access_hosts_app:app", "--host", "127.0.0.2")
+    with serving(args, cwd=TESTS, env=subprocess_env()) as server:
+        port = server.url.rsplit(":", 1)[1]
+        for host in (f"127.0.0.2:{port}", f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert post(server.url, "/_serveract/ping", host) == (200, "pong"), host
+        status, body = post(server.url, "/_serveract/ping", f"127.0.0.3:{port}")
+        assert (status, body["error"]["type"]) == (400, "bad_request")
+
+
 def test_python_m_serveract_keeps_the_allowed_hosts_an_app_sets() -> None:
     args = cli_args("access_hosts_app:explicit", "--host", "127.0.0.1")
     with serving(args, cwd=TESTS, env=subprocess_env()) as server:
