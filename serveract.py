@@ -2813,11 +2813,17 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   }
 
   const pending = new WeakSet();
+  // A field named "action" or "elements" hides the form's own property of
+  // that name (form.action is then the <input>): read them off the prototype.
+  const ofForm = (property) =>
+    Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get;
+  const formAction = ofForm("action");
+  const formElements = ofForm("elements");
 
   async function submit(form, submitter, name, data) {
     const override = submitter && submitter.hasAttribute("formaction");
-    const url = override ? submitter.formAction : form.action;
-    const buttons = Array.from(form.elements).filter(
+    const url = override ? submitter.formAction : formAction.call(form);
+    const buttons = Array.from(formElements.call(form)).filter(
       (el) => (el.type === "submit" || el.type === "image") && !el.disabled);
     pending.add(form);
     form.setAttribute("aria-busy", "true");

@@ -41,6 +41,12 @@ def _upload(note: str, attachment: IO[bytes]) -> dict[str, Any]:
     }
 
 
+@todo.action(name="test.choose")
+def _choose(action: str, target: str = "") -> str:
+    """Test-only: a form whose fields are named like a form's own properties."""
+    return f"{action} {target}".strip()
+
+
 # -- Fixtures -----------------------------------------------------------------
 
 
@@ -457,6 +463,46 @@ def test_with_js_a_form_naming_an_action_outside_latin_1_is_called(
     assert (kind, detail) == ("serveract:result", "got hello")
     assert_not_reloaded(page)
     assert len(log.requests("POST")) == 1
+
+
+def add_form(page: Page, html: str, method: str = "post", action: str = "") -> None:
+    """Append a form holding ``html`` to the page; its outcome is kept in
+    ``window.__answer`` as ``[event type, String(detail)]``."""
+    page.evaluate(
+        """([html, method, action]) => {
+          const form = document.createElement("form");
+          form.setAttribute("method", method);
+          if (action) form.setAttribute("action", action);
+          form.innerHTML = html;
+          const keep = (e) => { window.__answer = [e.type, String(e.detail)]; };
+          form.addEventListener("serveract:result", keep);
+          form.addEventListener("serveract:error", keep);
+          document.body.append(form);
+        }""",
+        [html, method, action],
+    )
+
+
+def test_with_js_a_form_with_fields_named_action_and_elements_posts_to_its_url(
+    page: Page, log: RequestLog
+) -> None:
+    """A field named "action" hides form.action (it is then the field), one
+    named "elements" hides form.elements: the client must not read those."""
+    open_demo(page)
+    add_form(
+        page,
+        """<input type="hidden" name="$action" value="test.choose">
+        <select name="action"><option>archive</option></select>
+        <input name="elements" value="x"><button>Apply</button>""",
+        action="/bulk",
+    )
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_function("window.__answer !== undefined")
+    assert page.evaluate("window.__answer") == ["serveract:result", "archive"]
+    assert_not_reloaded(page)
+    assert [(p.path, p.action) for p in log.requests("POST")] == [
+        ("/bulk", "test.choose")
+    ]
 
 
 # -- htmx ---------------------------------------------------------------------
