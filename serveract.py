@@ -2819,6 +2819,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get;
   const formAction = ofForm("action");
   const formElements = ofForm("elements");
+  const formMethod = ofForm("method");
 
   async function submit(form, submitter, name, data) {
     const override = submitter && submitter.hasAttribute("formaction");
@@ -2853,6 +2854,11 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   document.addEventListener("submit", (event) => {
     const {target: form, submitter} = event;
     if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    // What the browser would send as a GET (method="get", a button's
+    // formmethod="get") or not at all ("dialog") calls no action without
+    // JavaScript: it stays the browser's, never a POST that runs the action.
+    const asked = submitter && submitter.hasAttribute("formmethod");
+    if ((asked ? submitter.formMethod : formMethod.call(form)) !== "post") return;
     const data = new FormData(form);
     // The clicked button goes last, as without JavaScript, where it follows the
     // hidden field: so <button name="$action" value="other"> picks the action.

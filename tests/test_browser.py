@@ -505,6 +505,36 @@ def test_with_js_a_form_with_fields_named_action_and_elements_posts_to_its_url(
     ]
 
 
+@pytest.mark.parametrize(
+    ("method", "button"),
+    [
+        pytest.param("get", "<button>Search</button>", id="form-method-get"),
+        pytest.param(
+            "post",
+            '<button formmethod="get">Search</button>',
+            id="button-formmethod-get",
+        ),
+    ],
+)
+def test_with_js_a_submission_sent_as_a_get_calls_no_action(
+    page: Page, log: RequestLog, method: str, button: str
+) -> None:
+    """Without JavaScript such a form is a GET (the action never runs): the
+    client leaves it to the browser instead of calling the action."""
+    open_demo(page)
+    add_form(
+        page,
+        f"""<input type="hidden" name="$action" value="test.choose">
+        <input name="action" value="search">{button}""",
+        method=method,
+        action="/",
+    )
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"/\?%24action=test.choose&action=search$"))
+    assert page.evaluate("window.__answer") is None
+    assert log.requests("POST") == []
+
+
 # -- htmx ---------------------------------------------------------------------
 
 
