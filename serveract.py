@@ -964,6 +964,12 @@ def _dataclass(cls: type) -> _Type:
                 fields[field.name] = _type_of(hints[field.name])
             except TypeError as error:
                 raise TypeError(f"{cls.__name__}.{field.name}: {error}") from None
+        for key, hint in hints.items():  # InitVars are no fields: none is sent
+            if isinstance(hint, dataclasses.InitVar) and not hasattr(cls, key):
+                raise TypeError(
+                    f"{cls.__name__}.{key}: an InitVar without a default: "
+                    "no request can fill it"
+                )
     except BaseException:
         del _TYPES[cls], _DEFINITIONS[name]
         raise

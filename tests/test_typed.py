@@ -1331,6 +1331,40 @@ def test_a_set_of_a_dataclass_without_a_hash_is_refused_at_registration() -> Non
         taking(set[Mutable])
 
 
+@dataclasses.dataclass
+class Salted:
+    name: str
+    salt: dataclasses.InitVar[str]  # an argument of __init__, but no field
+
+    def __post_init__(self, salt: str) -> None:
+        self.name = salt + self.name
+
+
+@dataclasses.dataclass
+class Scaled:
+    size: int
+    scale: dataclasses.InitVar[int] = 1
+
+    def __post_init__(self, scale: int) -> None:
+        self.size *= scale
+
+
+def test_an_init_var_without_a_default_is_refused_at_registration() -> None:
+    # No request can send it (it is no field): the class could never be
+    # built, while the schema said {"name": ...} was accepted.
+    with pytest.raises(TypeError, match=r"Salted\.salt"):
+        taking(Salted)
+
+
+def test_an_init_var_with_a_default_is_not_the_clients_to_send() -> None:
+    app = serveract.ServerActions(lambda environ, start: [], taking(Scaled))
+    schema = app.schema()["actions"]["take"]["parameters"]
+    client = webtest.TestApp(app)
+    for value in ({"size": 2}, {"size": 2, "scale": 3}):
+        answer = call(client, "take", {"value": value})
+        assert is_valid(schema, {"value": value}) == (answer.status_int == 200)
+
+
 def test_a_field_the_dataclass_sets_itself_is_not_the_clients_and_is_answered() -> None:
     reg = serveract.Registry()
 
