@@ -857,13 +857,15 @@ def _tuple(items: list[_Type]) -> _Type:
         pairs = zip(items, value, strict=True)
         return tuple(_item(r.json, i, v) for i, (r, v) in enumerate(pairs))
 
-    schema = {
-        "type": "array",
-        "prefixItems": [r.schema for r in items],
-        "minItems": count,
-        "maxItems": count,
-        "items": False,
-    }
+    schema: dict[str, Any] = {"type": "array", "maxItems": 0}  # tuple[()]
+    if items:  # draft 2020-12: prefixItems is never empty
+        schema = {
+            "type": "array",
+            "prefixItems": [r.schema for r in items],
+            "minItems": count,
+            "maxItems": count,
+            "items": False,
+        }
     ts = "[" + ", ".join(r.ts for r in items) + "]"
     return _Type(from_json, _json_field(from_json, described), schema, ts, described)
 

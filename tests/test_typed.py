@@ -1349,6 +1349,18 @@ class Scaled:
         self.size *= scale
 
 
+def test_the_empty_tuple_is_described_by_a_valid_schema() -> None:
+    app = serveract.ServerActions(lambda environ, start: [], taking(tuple[()]))
+    schemas = app.schema()["actions"]["take"]
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    client = webtest.TestApp(app)
+    for value in ([], [1], {}):
+        answer = call(client, "take", {"value": value})
+        valid = is_valid(schemas["parameters"], {"value": value})
+        assert valid == (answer.status_int == 200), value
+
+
 def test_an_init_var_without_a_default_is_refused_at_registration() -> None:
     # No request can send it (it is no field): the class could never be
     # built, while the schema said {"name": ...} was accepted.
