@@ -256,6 +256,20 @@ def test_api_reference_documents_every_public_name():
     assert set(serveract.__all__) <= documented
 
 
+def test_client_guide_names_the_credentials_the_script_sends():
+    guide = (DOCS / "guides" / "client.rst").read_text(encoding="utf-8")
+    [sent] = re.findall(r'credentials: "([\w-]+)"', serveract._CLIENT_SCRIPT)
+    assert re.findall(r'``credentials: "([\w-]+)"``', guide) == [sent]
+
+
+def test_cross_origin_guide_points_at_the_flask_recipe_where_it_is():
+    guide = (DOCS / "guides" / "cross-origin.rst").read_text(encoding="utf-8")
+    recipe = (ROOT / "examples" / "frameworks" / "recipe_flask.py").read_text()
+    assert "context=" in recipe and "context=" not in README
+    assert "recipe in the README" not in guide
+    assert ":doc:`frameworks`" in guide
+
+
 # -- The error table ----------------------------------------------------------
 
 ERRORS_PAGE = (DOCS / "errors.rst").read_text(encoding="utf-8")
