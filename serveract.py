@@ -1359,6 +1359,19 @@ class _Replay:
         rest = -1 if size is None or size < 0 else size - len(data)
         return data + bytes(read(rest)) if rest else data
 
+    # Werkzeug reads with readinto, io.TextIOWrapper with read1, when the
+    # stream has them (a socket file has): the stream's own skip the head.
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read1(self, size: int = -1) -> bytes:
+        data = self._head.read(size)
+        if data or size == 0:
+            return data
+        return bytes(getattr(self._stream, "read1", self._stream.read)(size))
+
     def readlines(self, hint: int = -1) -> list[bytes]:
         return list(self)
 

@@ -16,6 +16,7 @@ import decimal
 import enum
 import functools
 import http.client
+import io
 import json
 import sys
 import textwrap
@@ -1551,6 +1552,52 @@ class TestPassThrough:
             "reader": "the server's reader",
             "server_only": "a method of the server's stream",
         }
+        assert pings == []
+
+    @pytest.mark.parametrize("length", ["exact", "chunked"])
+    @pytest.mark.parametrize("reader", ["readinto", "read1"])
+    def test_a_passed_through_form_read_by_the_buffer_protocol_arrives_whole(
+        self, middleware, pings, length, reader
+    ):
+        """Werkzeug (Flask) reads a body with ``readinto``, ``io.TextIOWrapper``
+        with ``read1``, when the stream has them, as the socket file of
+        wsgiref or Werkzeug's own server has: the peeked bytes come first."""
+
+        class SocketFile(ServerBody):
+            def readinto(self, buffer: Any) -> int:
+                return self._data.readinto(buffer)
+
+            def read1(self, size: int = -1) -> bytes:
+                return self._data.read1(size)
+
+            closed = False
+
+            def readable(self) -> bool:
+                return True
+
+            def writable(self) -> bool:
+                return False
+
+        seen: list[bytes] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            stream, data = environ["wsgi.input"], bytearray()
+            if reader == "readinto":
+                buffer = bytearray(4096)  # as werkzeug.wsgi.LimitedStream reads
+                while count := stream.readinto(buffer):
+                    data += buffer[:count]
+            else:
+                for line in io.TextIOWrapper(stream, encoding="latin-1", newline=""):
+                    data += line.encode("latin-1")
+            seen.append(bytes(data))
+            start_response("204 No Content", [])
+            return []
+
+        body = b"title=milk\n&done=on&note=" + b"n" * 10_000
+        for data in (body[:18], body):  # all of it peeked, or not all
+            client = middleware(app, validate=False)
+            client.send(data, FORM, length=length, stream=SocketFile(data), status=204)
+            assert seen.pop() == data
         assert pings == []
 
     def test_an_environ_without_request_method_passes_through(self, middleware, pings):
