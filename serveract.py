@@ -1818,8 +1818,16 @@ class ServerActions:
         self._part_name = b'name="' + field.encode() + b'"'
         if secret is None:
             secret = os.environ.get("SERVERACT_SECRET") or ()
-        keys = [secret] if isinstance(secret, (str, bytes)) else list(secret)
-        self._keys = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
+        # A bytearray is one key, not a list of numbers (bytes(n) is n zeros).
+        key_types = (str, bytes, bytearray, memoryview)
+        many = isinstance(secret, collections.abc.Iterable)
+        keys: list[object]
+        keys = list(secret) if many and not isinstance(secret, key_types) else [secret]
+        self._keys: list[bytes] = []
+        for key in keys:
+            if not isinstance(key, key_types):
+                raise TypeError("secret must be str or bytes, or a list of them")
+            self._keys.append(key.encode() if isinstance(key, str) else bytes(key))
         if not all(self._keys):
             raise ValueError("secret must not be empty")
         config = {

@@ -269,3 +269,21 @@ def test_key_rotation_signs_with_the_new_key_and_still_verifies_the_old(reg, tod
     # Once the old key is dropped, its forms stop working.
     post_bound(new_only, "delete_todo", from_old, status=400)
     assert [seen["todo_id"] for seen in todos] == [1, 2, 2]
+
+
+def test_a_bytearray_secret_is_one_key_not_a_list_of_numbers(reg, todos):
+    """``bytearray`` and ``memoryview`` are bytes too: taken for a list of
+    keys, each byte became ``bytes(n)``, n zero bytes, a key anyone can
+    compute, so anyone could sign bound values."""
+    for secret in (bytearray(b"a long secret"), memoryview(b"a long secret")):
+        site = Client(reg, secret=secret)
+        forged = signed(Client(reg, secret=b"\0" * ord("a")), todo_id=6, owner="x")
+        post_bound(site, "delete_todo", forged, status=400)
+        same_key = Client(reg, secret=b"a long secret")
+        post_bound(
+            site, "delete_todo", signed(same_key, todo_id=1, owner="a"), status=200
+        )
+    assert todos == [{"todo_id": 1, "owner": "a", "note": ""}] * 2
+    for wrong in ([b"key", 7], 12345, [None]):
+        with pytest.raises(TypeError, match="secret"):
+            serveract.ServerActions(lambda e, s: [], reg, secret=wrong)
