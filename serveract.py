@@ -901,6 +901,7 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
 
 #: The _Types that need no building, and each dataclass's once built.
 _TYPES: dict[Any, _Type] = {**_SCALARS, _EMPTY: _ANY, Any: _ANY, object: _ANY}
+_TYPES[Upload] = _UPLOAD  # what an upload parameter receives, as its hint too
 #: The JSON Schema of each dataclass by the name its $ref uses: for requests,
 #: for answers, and the class's qualified name; and its TypeScript interface.
 _DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}

@@ -645,13 +645,15 @@ class TestFormBinding:
             {"field": "document", "message": "expected a file upload"}
         ]
 
-    def test_an_uploaded_file_is_a_serveract_upload(self, reg, middleware):
+    @pytest.mark.parametrize("hint", [typing.BinaryIO, serveract.Upload])
+    def test_an_uploaded_file_is_a_serveract_upload(self, reg, middleware, hint):
         received: list[Any] = []
 
-        @reg.action
-        def upload(document: typing.BinaryIO) -> None:
+        def upload(document: Any) -> None:
             received.append(document)
 
+        upload.__annotations__["document"] = hint
+        reg.action(upload)
         middleware().post(
             "/", {"$action": "upload"}, upload_files=[("document", "a.txt", b"x")]
         )
