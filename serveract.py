@@ -1620,8 +1620,11 @@ class MemoryLimiter:
         return self._check(key, limit, window, False)
 
     def _check(self, key: str, limit: int, window: float, record: bool) -> float:
-        now = self._clock()
         with self._lock:
+            # Read under the lock: a thread that read the time and then waited
+            # for the lock would append an older time after a newer one, and
+            # a log out of order refuses calls and overstates Retry-After.
+            now = self._clock()
             log = self._logs.pop(key, None) or collections.deque()
             while log and log[0] <= now - window:
                 log.popleft()

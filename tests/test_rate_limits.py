@@ -455,6 +455,24 @@ def test_the_memory_limiter_counts_exactly_under_threads() -> None:
     assert allowed.count == limit
 
 
+def test_the_memory_limiter_reads_the_time_of_a_call_under_its_lock() -> None:
+    """Read before the lock, the time of a thread that then waits for the lock
+    is older than that of the thread it waited for, and is appended after it:
+    the log, out of order, keeps an expired call (thread A reads 0.0, B reads
+    0.5 and records first: at 60.2 a 2/minute call is refused for 0.3 s
+    though only one call lies in the last minute)."""
+    held: list[bool] = []
+
+    def clock() -> float:
+        held.append(limiter._lock.locked())
+        return 1000.0
+
+    limiter = serveract.MemoryLimiter(clock=clock)
+    limiter.acquire("client", 2, MINUTE)
+    limiter.peek("client", 2, MINUTE)
+    assert held == [True, True]
+
+
 def test_the_middleware_counts_exactly_under_threads() -> None:
     api = build("40/hour")
     statuses: list[int] = []
