@@ -29,6 +29,7 @@ import base64
 import collections
 import collections.abc
 import contextlib
+import contextvars
 import dataclasses
 import datetime
 import decimal
@@ -1092,6 +1093,34 @@ def _parse_limit(limit: str) -> tuple[int, int]:
     return int(count), _WINDOWS[unit]
 
 
+def _run_coroutine(coroutine: Any) -> Any:
+    """Run an ``async def`` action's coroutine to completion and return its
+    value. ``asyncio.run`` refuses to run inside a running event loop (an
+    async test or a notebook calling the WSGI app, an app served from a
+    loop's thread): then it runs in a thread of its own, with this thread's
+    context variables (a framework's current request)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    context = contextvars.copy_context()
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(context.run(asyncio.run, coroutine))
+        except BaseException as error:  # redirect too: raised in the caller
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="serveract-async-action")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 class _Action:
     """A registered function with its parameters prepared for binding."""
 
@@ -1144,7 +1173,7 @@ class _Action:
         """Call the function (an ``async def`` one to completion)."""
         value = self.func(*args, **kwargs)
         if self.is_async or type(value) is types.CoroutineType:
-            value = asyncio.run(value)
+            value = _run_coroutine(value)
         return value
 
     def bind_json(

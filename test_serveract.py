@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import datetime
 import decimal
@@ -978,6 +979,42 @@ class TestAnswers:
         assert client.call("refuse", status=409).error["message"] == "nope"
         form = client.post("/", {"$action": "slow_add", "a": "4", "b": "5"})
         assert form.json["result"]["value"] == 9
+
+    def test_async_actions_run_when_the_caller_runs_an_event_loop(
+        self, reg, middleware
+    ):
+        """An async test or a notebook calling the WSGI app has a running
+        loop, where ``asyncio.run`` refuses to start: that was a 500."""
+        marker = contextvars.ContextVar("marker", default="unset")
+
+        @reg.action
+        async def slow_add(a: int, b: int) -> list[Any]:
+            await asyncio.sleep(0)
+            return [a + b, marker.get()]
+
+        @reg.action
+        async def leave() -> None:
+            await asyncio.sleep(0)
+            raise serveract.redirect("/done")
+
+        @reg.action
+        async def refuse() -> None:
+            raise serveract.ActionError("nope", 409)
+
+        client = middleware()
+
+        async def from_a_loop() -> list[Any]:
+            marker.set("the caller's")
+            return [
+                client.call("slow_add", [2, 3]).json,
+                client.call("leave").headers["Serveract-Redirect"],
+                client.call("refuse", status=409).error["message"],
+                client.post("/", {"$action": "slow_add", "a": "4", "b": "5"}).json,
+            ]
+
+        added, left, refused, form = asyncio.run(from_a_loop())
+        assert (added, left, refused) == ([5, "the caller's"], "/done", "nope")
+        assert form["result"]["value"] == [9, "the caller's"]
 
     def test_html_values_are_text_html_and_responses_are_sent_as_they_are(
         self, reg, middleware
