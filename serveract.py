@@ -2436,17 +2436,35 @@ def _with_cookies(header: str, set_cookies: list[str]) -> str:
     for set_cookie in set_cookies:
         pair, *attributes = set_cookie.split(";")
         name, _, value = pair.strip().partition("=")
-        expired = any(
-            key.strip().lower() == "max-age"
-            and age.strip().lstrip("-").isdigit()
-            and int(age) <= 0
-            for key, _, age in (a.partition("=") for a in attributes)
-        )
-        if expired:
+        if _cookie_expired(attributes):
             jar.pop(name, None)
         else:
             jar[name] = value
     return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+def _cookie_expired(attributes: list[str]) -> bool:
+    """Whether a ``Set-Cookie`` with these attributes deletes its cookie, as
+    RFC 6265 says: a ``Max-Age`` of at most 0, else (no valid ``Max-Age``) an
+    ``Expires`` date that has passed."""
+    max_age = expires = None
+    for attribute in attributes:
+        key, _, value = (part.strip() for part in attribute.partition("="))
+        if key.lower() == "max-age" and re.fullmatch(r"-?[0-9]+", value):
+            max_age = int(value)
+        elif key.lower() == "expires":
+            expires = value
+    if max_age is not None:
+        return max_age <= 0
+    if expires is not None:
+        import email.utils  # only for a cookie with an Expires date
+
+        date = email.utils.parsedate_tz(expires)  # 2-digit years as browsers read
+        try:
+            return date is not None and email.utils.mktime_tz(date) <= time.time()
+        except (OverflowError, ValueError):
+            return False
+    return False
 
 
 # -- Answers ----------------------------------------------------------------

@@ -1434,6 +1434,59 @@ class TestNoJavaScriptForms:
             ("action", "héllo wörld & more", True),
         ]
 
+    @pytest.mark.parametrize(
+        ("set_cookie", "seen"),
+        [
+            pytest.param("session=new; Path=/", "session=new; theme=dark", id="set"),
+            pytest.param("session=; Max-Age=0", "theme=dark", id="max-age-0"),
+            # Werkzeug's set_cookie(name, "", expires=0), Bottle's and
+            # http.cookies' deletions: a date that has passed, no Max-Age.
+            pytest.param(
+                "session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
+                "theme=dark",
+                id="expires-passed",
+            ),
+            pytest.param(
+                "session=; expires=Thursday, 01-Jan-70 00:00:01 GMT",
+                "theme=dark",
+                id="expires-rfc850",
+            ),
+            # Max-Age wins over Expires (RFC 6265, 5.3).
+            pytest.param(
+                "session=new; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                "session=new; theme=dark",
+                id="max-age-wins",
+            ),
+            pytest.param(
+                "session=new; Expires=Fri, 31 Dec 9999 23:59:59 GMT",
+                "session=new; theme=dark",
+                id="expires-later",
+            ),
+            # Not a number: ignored, as browsers ignore it (it was a crash).
+            pytest.param(
+                "session=new; Max-Age=\xb2", "session=new; theme=dark", id="odd"
+            ),
+        ],
+    )
+    def test_the_page_rendered_again_sees_the_cookies_the_action_set(
+        self, reg, middleware, recorder, set_cookie, seen
+    ):
+        @reg.action
+        def sign_out() -> None:
+            pass
+
+        @contextlib.contextmanager
+        def framework(environ: dict[str, Any]) -> Iterator[None]:
+            yield
+            environ["serveract.response_headers"].append(("Set-Cookie", set_cookie))
+
+        client = middleware(context=framework)
+        cookies = {"Cookie": "session=old; theme=dark"}
+        response = client.post("/", {"$action": "sign_out"}, headers=cookies)
+        assert response.json["method"] == "GET"
+        assert response.headers.getall("Set-Cookie") == [set_cookie]
+        assert recorder.calls[-1].headers["HTTP_COOKIE"] == seen
+
     def test_a_redirect_answers_303_see_other(self, client):
         response = client.post("/account", {"$action": "sign_out"}, status=303)
         assert response.headers["Location"].endswith("/goodbye")
