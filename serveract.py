@@ -2360,7 +2360,8 @@ class ServerActions:
         added = environ.get(_HEADERS_KEY)
         if added:  # cookies set inside the action: the page shows their effect
             cookies = [v for k, v in added if k.lower() == "set-cookie"]
-            get["HTTP_COOKIE"] = _with_cookies(get.get("HTTP_COOKIE", ""), cookies)
+            if cookies:
+                get["HTTP_COOKIE"] = _with_cookies(get.get("HTTP_COOKIE", ""), cookies)
         return self.app(get, _edit_headers(start, _no_store))
 
     def _serve_script(
@@ -2429,18 +2430,36 @@ _POST_ONLY_KEYS = (
 
 
 def _with_cookies(header: str, set_cookies: list[str]) -> str:
-    """The ``Cookie`` header the browser sends once it stored ``set_cookies``."""
-    jar = dict(
-        pair.strip().partition("=")[::2] for pair in header.split(";") if "=" in pair
-    )
+    """The ``Cookie`` header the browser sends once it stored ``set_cookies``:
+    a cookie set replaces every cookie of its name (where the first was), an
+    expired one removes them; the others stay as the browser sent them, in
+    its order, duplicate names included (frameworks read the first)."""
+    changed: dict[str, str | None] = {}
     for set_cookie in set_cookies:
         pair, *attributes = set_cookie.split(";")
-        name, _, value = pair.strip().partition("=")
-        if _cookie_expired(attributes):
-            jar.pop(name, None)
-        else:
-            jar[name] = value
-    return "; ".join(f"{name}={value}" for name, value in jar.items())
+        name, found, value = pair.partition("=")
+        if found and name.strip():  # else the browser ignores it (RFC 6265)
+            expired = _cookie_expired(attributes)
+            changed[name.strip()] = None if expired else value.strip()
+    if not changed:
+        return header
+    sent: list[str] = []
+    placed: set[str] = set()
+    for pair in header.split(";"):
+        name = pair.partition("=")[0].strip() if "=" in pair else ""
+        if name not in changed:
+            if pair.strip():
+                sent.append(pair.strip())
+        elif name not in placed:
+            placed.add(name)
+            if changed[name] is not None:
+                sent.append(f"{name}={changed[name]}")
+    sent.extend(
+        f"{name}={value}"
+        for name, value in changed.items()
+        if name not in placed and value is not None
+    )
+    return "; ".join(sent)
 
 
 def _cookie_expired(attributes: list[str]) -> bool:

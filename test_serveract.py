@@ -1487,6 +1487,41 @@ class TestNoJavaScriptForms:
         assert response.headers.getall("Set-Cookie") == [set_cookie]
         assert recorder.calls[-1].headers["HTTP_COOKIE"] == seen
 
+    @pytest.mark.parametrize(
+        ("added", "seen"),
+        [
+            # The app read a=1 (the first) when the browser sent both.
+            pytest.param(
+                [("Set-Cookie", "flash=hi")],
+                "a=1; a=2; theme=dark; lone; flash=hi",
+                id="another-cookie",
+            ),
+            pytest.param([("Set-Cookie", "a=3")], "a=3; theme=dark; lone", id="same"),
+            pytest.param([("X-Frame-Options", "DENY")], "a=1; a=2; theme=dark; lone"),
+        ],
+    )
+    def test_cookies_the_action_did_not_set_reach_the_page_as_they_were_sent(
+        self, reg, middleware, recorder, added, seen
+    ):
+        @reg.action
+        def note() -> None:
+            pass
+
+        @contextlib.contextmanager
+        def framework(environ: dict[str, Any]) -> Iterator[None]:
+            yield
+            environ["serveract.response_headers"].extend(added)
+
+        client = middleware(context=framework)
+        cookies = {"Cookie": "a=1; a=2; theme=dark; lone"}
+        client.post("/", {"$action": "note"}, headers=cookies)
+        assert recorder.calls[-1].headers["HTTP_COOKIE"] == seen
+        client.post("/", {"$action": "note"})
+        if added[0][0] == "Set-Cookie":
+            assert recorder.calls[-1].headers["HTTP_COOKIE"] == added[0][1]
+        else:  # no cookie sent, none set: no Cookie header made up
+            assert "HTTP_COOKIE" not in recorder.calls[-1].headers
+
     def test_a_redirect_answers_303_see_other(self, client):
         response = client.post("/account", {"$action": "sign_out"}, status=303)
         assert response.headers["Location"].endswith("/goodbye")
