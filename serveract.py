@@ -1983,6 +1983,11 @@ class ServerActions:
         names its action (``name``); a form call's body does (``head``: its
         first bytes, already read, ``media`` its media type)."""
         start = self._start(environ, start_response) if self._adds else start_response
+        # The page a form call renders again is the request as it arrived,
+        # not as the action and its context left it: frameworks keep what
+        # they parsed of the POST in the environ (Bottle its cookies, forms
+        # and body) and would show it to the GET.
+        arrived = None if head is None else environ.copy()
         files: list[IO[bytes]] = []
         try:
             outcome = self._run(environ, name, head, media, files)
@@ -2006,7 +2011,8 @@ class ServerActions:
             headers = [("Location", value.url)]
             status = _status_line(value.status)
             return _answer(start, status, body, headers, "text/html; charset=utf-8")
-        return self._render(environ, start, outcome)
+        assert arrived is not None
+        return self._render(environ, arrived, start, outcome)
 
     def _run(
         self,
@@ -2345,13 +2351,17 @@ class ServerActions:
         return _answer(start, _status_line(failure.status), body, failure.headers)
 
     def _render(
-        self, environ: WSGIEnvironment, start: StartResponse, outcome: Result
+        self,
+        environ: WSGIEnvironment,
+        get: WSGIEnvironment,
+        start: StartResponse,
+        outcome: Result,
     ) -> Iterable[bytes]:
         """Have the wrapped app render the same URL as a GET, with the outcome.
 
-        The GET gets a copy of the environ: the server and outer middleware
-        (an access log) still see the POST they handed over."""
-        get = environ.copy()
+        The GET is ``get``, a copy of the environ as it arrived: the server
+        and outer middleware (an access log) still see the POST they handed
+        over, and the page none of what the call cached in it."""
         for key in _POST_ONLY_KEYS:
             get.pop(key, None)
         get["REQUEST_METHOD"] = "GET"

@@ -13,6 +13,7 @@ Two kinds of test per framework:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import types
@@ -588,6 +589,48 @@ def test_bottle_forms_work_without_javascript() -> None:
     remember["name"] = ""
     failed = remember.submit()
     assert failed.html.select_one("p.error").text.strip() == "Tell me your name."
+
+
+def test_bottle_page_rendered_again_reads_the_get_not_the_posts_caches() -> None:
+    """Bottle keeps what it parsed in the environ (``bottle.request.cookies``,
+    ``.forms``, ``.body``): an action that read the cookies, then set one,
+    left them there, and the page rendered again for the same request showed
+    the cookie as it was before the action, though serveract had given the
+    GET the cookies the action set; and the POST's fields as the GET's."""
+    app = bottle.Bottle()
+    visits = serveract.Registry()
+
+    @contextlib.contextmanager
+    def context(environ: dict[str, Any]) -> Iterator[None]:
+        bottle.request.bind(environ)
+        bottle.response.bind()
+        yield
+        environ["serveract.response_headers"].extend(
+            header for header in bottle.response.headerlist if header[0] == "Set-Cookie"
+        )
+
+    @visits.action
+    def visit(note: str = "") -> int:
+        count = int(bottle.request.get_cookie("visits", "0")) + 1
+        assert bottle.request.forms.get("note") == note
+        bottle.response.set_cookie("visits", str(count), path="/")
+        return count
+
+    @app.get("/")
+    def page() -> str:
+        outcome = serveract.result(bottle.request.environ)
+        cookie = bottle.request.get_cookie("visits")
+        fields = sorted(bottle.request.forms.keys())
+        return f"outcome={outcome and outcome.value} cookie={cookie} forms={fields}"
+
+    client = webtest.TestApp(
+        validator(serveract.ServerActions(validator(app), visits, context=context))
+    )
+    shown = client.post("/", {"$action": "visit", "note": "hi"})
+    assert shown.text == "outcome=1 cookie=1 forms=[]"
+    shown = client.post("/", {"$action": "visit", "note": "again"})
+    assert shown.text == "outcome=2 cookie=2 forms=[]"
+    assert client.get("/").text == "outcome=None cookie=2 forms=[]"
 
 
 # -- Pyramid recipe -----------------------------------------------------------
