@@ -1390,10 +1390,19 @@ class _Replay:
         return data + bytes(read(rest)) if rest else data
 
     # Werkzeug reads with readinto, io.TextIOWrapper with read1, when the
-    # stream has them (a socket file has): the stream's own skip the head.
+    # stream has them (a socket file has all of these): the stream's own
+    # methods would skip the head.
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+        return self._into(buffer, self.read)
+
+    def readinto1(self, buffer: Any) -> int:
+        return self._into(buffer, self.read1)
+
+    @staticmethod
+    def _into(buffer: Any, read: Callable[[int], bytes]) -> int:
+        view = memoryview(buffer).cast("B")  # any buffer, counted in bytes
+        data = read(len(view))
+        view[: len(data)] = data
         return len(data)
 
     def read1(self, size: int = -1) -> bytes:
@@ -1402,11 +1411,29 @@ class _Replay:
             return data
         return bytes(getattr(self._stream, "read1", self._stream.read)(size))
 
+    def peek(self, size: int = 0) -> bytes:
+        position = self._head.tell()
+        left = self._head.read()
+        self._head.seek(position)
+        return left or bytes(self._stream.peek(size))
+
     def readlines(self, hint: int = -1) -> list[bytes]:
         return list(self)
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.readline, b"")
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __enter__(self) -> _Replay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stream.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -1545,6 +1545,14 @@ class TestNoJavaScriptForms:
 # -- Pass-through, byte for byte ----------------------------------------------
 
 
+def read_all(readinto: Callable[[Any], int], buffer: Any) -> bytes:
+    """All of a stream, read into ``buffer`` piece by piece."""
+    data, view = bytearray(), memoryview(buffer).cast("B")
+    while count := readinto(buffer):
+        data += view[:count]
+    return bytes(data)
+
+
 class TestPassThrough:
     @pytest.fixture
     def client(self, reg, middleware):
@@ -1725,6 +1733,66 @@ class TestPassThrough:
             client = middleware(app, validate=False)
             client.send(data, FORM, length=length, stream=SocketFile(data), status=204)
             assert seen.pop() == data
+        assert pings == []
+
+    @pytest.mark.parametrize(
+        "use",
+        [
+            pytest.param(lambda s: s.peek(4)[:4], id="peek"),
+            pytest.param(lambda s: read_all(s.readinto1, bytearray(6)), id="readinto1"),
+            pytest.param(lambda s: (next(s), next(s)), id="next"),
+            pytest.param(lambda s: [line for line in s][:2], id="iteration"),
+            pytest.param(
+                lambda s: read_all(s.readinto, memoryview(bytearray(8)).cast("I")),
+                id="readinto-wide-buffer",
+            ),
+        ],
+    )
+    def test_a_passed_through_form_reads_the_same_by_every_file_method(
+        self, middleware, pings, use
+    ):
+        """Whatever buffered-file method the app reads the body with, the
+        peeked bytes come first, as from the server's socket file."""
+
+        class Socket(io.RawIOBase):  # a socket: not seekable, read in pieces
+            def __init__(self, data: bytes) -> None:
+                self._data = io.BytesIO(data)
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                return self._data.readinto(memoryview(buffer)[:5])
+
+        body = b"title=milk\n&done=on\n&note=" + b"n" * 100
+        seen: list[Any] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            seen.append(use(environ["wsgi.input"]))
+            start_response("204 No Content", [])
+            return []
+
+        client = middleware(app, validate=False)
+        stream = io.BufferedReader(Socket(body))
+        client.send(body, FORM, stream=stream, status=204)
+        assert seen == [use(io.BufferedReader(Socket(body)))]
+        assert pings == []
+
+    def test_a_passed_through_form_body_is_a_context_manager(self, middleware, pings):
+        closed: list[bool] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            with environ["wsgi.input"] as body:
+                data = body.read()
+            closed.append(body.closed)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [data]
+
+        body = b"title=milk&done=on"
+        stream = io.BufferedReader(io.BytesIO(body))
+        stream.seekable = lambda: False  # type: ignore[method-assign]
+        answer = middleware(app, validate=False).send(body, FORM, stream=stream)
+        assert answer.body == body and closed == [True]
         assert pings == []
 
     def test_an_environ_without_request_method_passes_through(self, middleware, pings):
