@@ -2018,8 +2018,9 @@ class ServerActions:
         files: list[IO[bytes]] = []
         try:
             outcome = self._run(environ, name, head, media, files)
-        except _Failure as failure:
-            return self._answer_error(start, failure)
+        except _Failure as failure:  # HEAD: a 405 (no content, RFC 9110 9.3.2)
+            answer = self._answer_error(start, failure)
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
         except Exception:  # a fault in serveract, a limiter or a context: no crash
             return self._answer_error(start, self._internal_error(name or "?"))
         finally:

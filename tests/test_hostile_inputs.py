@@ -95,7 +95,6 @@ HEADLESS_PART = b"--x\r\n\r\n--x--"
 HOSTILE = [
     Hostile("get", 405, "POST", b"", None, "GET"),
     Hostile("put", 405, "POST", method="PUT"),
-    Hostile("head", 405, "POST", b"", None, "HEAD"),
     Hostile("options", 405, "POST", b"", None, "OPTIONS"),
     Hostile("text-plain", 415, "text/plain", content_type="text/plain"),
     Hostile("pickle", 415, "pickle", b"\x80\x04K\x01.", "application/python-pickle"),
@@ -144,6 +143,24 @@ def test_a_hostile_header_call_gets_its_exact_error_and_reaches_nothing(
     assert case.words in answer.error["message"]
     if case.status == 405:
         assert answer.headers["Allow"] == "POST"
+    assert target == [] and client.calls == []
+
+
+@pytest.mark.parametrize("how", ["header", "path"])
+def test_a_head_call_is_a_405_with_the_gets_headers_and_no_content(
+    middleware: Callable[..., Client], target: list[Any], how: str
+) -> None:
+    """HEAD asks for a GET's headers alone: the server must not send content
+    (RFC 9110, 9.3.2), and wsgiref's server sends what the app returns."""
+    client = middleware()
+    options: dict[str, Any] = {"action": "target"} if how == "header" else {}
+    path = "/" if how == "header" else "/_serveract/target"
+    get = client.send(method="GET", path=path, status=405, **options)
+    head = client.send(method="HEAD", path=path, status=405, **options)
+    assert head.body == b""
+    assert head.headers["Allow"] == "POST"
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+    assert head.headers["Content-Length"] == str(len(get.body))
     assert target == [] and client.calls == []
 
 
