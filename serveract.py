@@ -1960,12 +1960,17 @@ class ServerActions:
             start = stream.tell() if stream.seekable() else None
         except (AttributeError, OSError, ValueError):
             start = None
-        head: bytes = stream.read(want)
-        while len(head) < want:  # a short read: the server returned part of it
-            more = stream.read(want - len(head))
-            if not more:
-                break
-            head += more
+        head: bytes = b""
+        try:
+            head = stream.read(want)
+            while len(head) < want:  # a short read: the server returned part of it
+                more = stream.read(want - len(head))
+                if not more:
+                    break
+                head += more
+        except Exception:  # a broken input (a timeout): the app's to meet, not ours
+            environ["wsgi.input"] = _Replay(head, stream)
+            return None
         # One scan rules out most bodies: most forms and uploads name no action.
         if media == _URLENCODED:
             found = self._form_tail in head and (

@@ -1689,6 +1689,41 @@ class TestPassThrough:
         }
         assert pings == []
 
+    @pytest.mark.parametrize("sent", [b"", b"title=mi"], ids=["at-once", "midway"])
+    def test_an_input_that_fails_while_peeked_at_fails_for_the_app_not_the_server(
+        self, middleware, sent
+    ):
+        """A body that breaks off (a client that stops sending, a timeout)
+        raises in the app's own read, as without the middleware."""
+
+        class Breaking(io.RawIOBase):
+            def __init__(self) -> None:
+                self._sent = io.BytesIO(sent)
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                count = self._sent.readinto(buffer)
+                if count:
+                    return count
+                raise TimeoutError("timed out")
+
+        met: list[Exception] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            try:
+                environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+            except TimeoutError as error:
+                met.append(error)
+            start_response("408 Request Timeout", [("Content-Type", "text/plain")])
+            return [b"the app's own answer"]
+
+        client = middleware(app, validate=False)
+        answer = client.send(b"title=milk&done=on", FORM, stream=Breaking(), status=408)
+        assert answer.body == b"the app's own answer"
+        assert len(met) == 1
+
     @pytest.mark.parametrize("length", ["exact", "chunked"])
     @pytest.mark.parametrize("reader", ["readinto", "read1"])
     def test_a_passed_through_form_read_by_the_buffer_protocol_arrives_whole(
