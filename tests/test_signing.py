@@ -212,6 +212,31 @@ def test_a_forged_token_is_400_and_reaches_nothing(reg, middleware, todos, kind,
     assert todos == [] and client.calls == []
 
 
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_signature_spelled_another_way_is_400(reg, middleware, todos, how):
+    """43 base64 characters hold 258 bits for a 256-bit MAC: the last
+    character's two low bits are padding, which a lenient decoder ignores.
+    Decoded strictly, only the spelling the server wrote verifies: the
+    other three are other tokens, as padding or junk would be."""
+    client = middleware(secret="s3cret")
+    token = signed(client, todo_id=7, owner="ann")
+    payload, _, signature = token.partition(".")
+    last = B64URL.index(signature[-1])
+    assert last % 4 == 0  # the server writes the padding bits as zeros
+    for other in B64URL[last + 1 : last + 4]:
+        respelled = f"{payload}.{signature[:-1]}{other}"
+        assert base64.urlsafe_b64decode(respelled.partition(".")[2] + "=") == (
+            base64.urlsafe_b64decode(signature + "=")
+        )
+        answer = post_bound(client, "delete_todo", respelled, how=how, status=400)
+        assert answer.error["type"] == "bad_request"
+    assert todos == [] and client.calls == []
+    post_bound(client, "delete_todo", token, how=how, status=200)
+
+
 # -- Secrets ------------------------------------------------------------------
 
 
