@@ -1571,13 +1571,15 @@ def _loads(text: str) -> Any:
     except RecursionError:
         raise _Failure(400, "The JSON is nested too deeply") from None
     if text.count("[") + text.count("{") > _MAX_DEPTH:
-        level = [value]
-        for _ in range(_MAX_DEPTH + 1):  # what is left is deeper
+        # The arrays and objects one level down, 64 times: what is left is
+        # deeper (counting containers only, so that an empty one counts too).
+        level = [value] if isinstance(value, (list, dict)) else []
+        for _ in range(_MAX_DEPTH):
             level = [
                 child
                 for item in level
-                if isinstance(item, (list, dict))
                 for child in (item.values() if isinstance(item, dict) else item)
+                if isinstance(child, (list, dict))
             ]
         if level:
             raise _Failure(400, f"The JSON is nested deeper than {_MAX_DEPTH} levels")

@@ -175,6 +175,38 @@ def test_json_nested_within_the_bound_is_fine(reg, middleware) -> None:
     assert middleware().call("take", [value]).json == value
 
 
+def nested(levels: int, kind: str, innermost: str) -> bytes:
+    """A JSON body of ``levels`` arrays or objects one inside the other
+    (the body's own array is the first), the last holding ``innermost``."""
+    opening, closing = ("[", "]") if kind == "arrays" else ('{"a":', "}")
+    if not innermost and kind == "objects":
+        innermost, levels = "{}", levels - 1  # the empty {} is a level itself
+    inside = opening * (levels - 1) + innermost + closing * (levels - 1)
+    return f"[{inside}]".encode()
+
+
+@pytest.mark.parametrize("innermost", ["", "1"], ids=["empty", "value"])
+@pytest.mark.parametrize("kind", ["arrays", "objects"])
+def test_the_nesting_limit_is_64_levels_whatever_the_innermost_holds(
+    reg, middleware, kind: str, innermost: str
+) -> None:
+    """A 65th array or object is a 400 whether it holds a value or nothing:
+    an empty one was let through one level deeper than one holding 1."""
+
+    @reg.action
+    def take(*values: Any) -> int:
+        return len(values)
+
+    client = middleware()
+    allowed = nested(64, kind, innermost)
+    assert json.loads(allowed)  # it is JSON
+    client.send(allowed, "application/json", action="take", status=200)
+    deep = client.send(
+        nested(65, kind, innermost), "application/json", action="take", status=400
+    )
+    assert "nested deeper than 64 levels" in deep.error["message"]
+
+
 def nested_objects(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
