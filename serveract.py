@@ -1165,6 +1165,9 @@ class _Action:
         positional = (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
         self.positional = [p for p in self.by_name.values() if p.kind in positional]
         self.positional_only = [p for p in named if p.kind is kinds.POSITIONAL_ONLY]
+        # What fills the places before *args: the client's values and the
+        # injected request, in the signature's order.
+        self.before_args = [p for p in named if p.kind in positional]
         self.requests = [p.name for p in named if p.request]
         self.params = named
         return self
@@ -1278,7 +1281,7 @@ class _Action:
             return [], kwargs
         # Positional-only parameters, and all of them when *args is filled,
         # must be passed by position.
-        cut = self.positional if extra else self.positional_only
+        cut = self.before_args if extra else self.positional_only
         args = [kwargs.pop(p.name) if p.name in kwargs else p.default for p in cut]
         return args + extra, kwargs
 

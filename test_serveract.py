@@ -379,6 +379,21 @@ class TestJsonBinding:
         }
         client.call("star", ["x", "not-int"], status=422)
 
+    def test_star_args_fill_after_an_injected_request_parameter(self, reg, middleware):
+        # The request is a positional parameter too: the client's values go
+        # after it, not into its place ("multiple values for 'request'").
+        @reg.action
+        def delete(request: webob.Request, *ids: int) -> list[Any]:
+            return [request.method, list(ids)]
+
+        @reg.action
+        def tag(request: webob.Request, /, label: str, *ids: int) -> list[Any]:
+            return [request.method, label, list(ids)]
+
+        client = middleware()
+        assert client.call("delete", [1, 2, 3]).json == ["POST", [1, 2, 3]]
+        assert client.call("tag", ["x", 4, 5]).json == ["POST", "x", [4, 5]]
+
     def test_a_request_parameter_is_injected_never_taken_from_the_client(
         self, reg, middleware
     ):
