@@ -811,6 +811,11 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
     """Lists, sets and tuples of one type; in a form, a field repeated (a list
     of lists or objects: the last one, as JSON text)."""
     nested = item.schema.get("type") in ("array", "object")
+    # A list of objects (dataclasses too: a $ref, maybe optional) is one field.
+    structured = nested or any(
+        "$ref" in option or option.get("type") in ("array", "object")
+        for option in item.schema.get("anyOf", [item.schema])
+    )
     if build in (set, frozenset):
         if item is _ANY:
             item = _SIMPLE
@@ -833,7 +838,7 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
         given = [(i, v) for i, v in enumerate(values) if item.blank or v != ""]
         return build([_item(item.form, i, v) for i, v in given])
 
-    if nested or item.many:  # lists of lists or objects: one field of JSON
+    if structured or item.many:  # lists of lists or objects: one field of JSON
         as_json = _json_field(from_json, described)
         from_form = lambda values: as_json(values[-1])  # noqa: E731
     return _Type(

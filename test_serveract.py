@@ -700,6 +700,25 @@ class TestFormBinding:
         )
         assert answer.json == "Main 1"
 
+    def test_a_list_of_dataclasses_arrives_as_json_text_in_a_field(
+        self, reg, middleware
+    ):
+        # As a list of dicts does, and as the forms guide says.
+        @reg.action
+        def ship_all(addresses: list[Address], extra: list[dict[str, int]]) -> Any:
+            return [[a.street for a in addresses], extra]
+
+        answer = middleware().post(
+            "/",
+            {
+                "addresses": '[{"street": "Main", "zip": 1},'
+                ' {"street": "S", "zip": 2}]',
+                "extra": '[{"a": 1}]',
+            },
+            headers={"Serveract-Action": "ship_all"},
+        )
+        assert answer.json == [["Main", "S"], [{"a": 1}]]
+
     # -- Decoding bodies ----------------------------------------------------------
 
     def test_an_optional_list_takes_every_value_of_its_field(self, reg, middleware):
