@@ -2277,8 +2277,8 @@ class ServerActions:
 
     # -- signed values
 
-    def _sign(self, name: str, bound: dict[str, Any]) -> str:
-        payload = _b64encode(_encode_json(bound))
+    def _sign(self, name: str, encoded: bytes) -> str:
+        payload = _b64encode(encoded)
         return payload + "." + _b64encode(self._mac(self._keys[0], name, payload))
 
     @staticmethod
@@ -2324,7 +2324,11 @@ class ServerActions:
         foreign or other-action signature is refused with 400.
 
         :raises KeyError: no action ``name`` is registered.
-        :raises TypeError: a value the action declares ``bound`` is missing.
+        :raises TypeError: a value the action declares ``bound`` is missing,
+            or a value names no parameter of the action.
+        :raises ValueError: a value the action cannot take as JSON (a
+            ``datetime`` without a time zone, ``"7"`` for an ``int``), which
+            would make every submission of the form a 422.
         :raises RuntimeError: values are bound but no secret is configured.
         """
         action = self.registry._actions.get(name)
@@ -2340,7 +2344,9 @@ class ServerActions:
                     "binding values into a form needs a secret: pass "
                     "ServerActions(..., secret=...) or set SERVERACT_SECRET"
                 )
-            markup += _hidden_input(_BOUND_FIELD, self._sign(name, bound))
+            payload = _encode_json(bound)
+            _check_bound(action.prepare(), json.loads(payload), bound)
+            markup += _hidden_input(_BOUND_FIELD, self._sign(name, payload))
         return Markup(markup)
 
     # -- answers
@@ -2565,6 +2571,26 @@ def _no_store(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     kept = [h for h in headers if h[0].lower() != "cache-control"]
     kept.append(("Cache-Control", "no-store"))
     return kept
+
+
+def _check_bound(
+    action: _Action, values: dict[str, Any], given: dict[str, Any]
+) -> None:
+    """Check the values ``hidden_field`` signs (``values`` as the action will
+    receive them, ``given`` as passed) against the action's parameters."""
+    for key, value in values.items():
+        param = action.by_name.get(key) or action.var_kwargs
+        if param is None:
+            raise TypeError(
+                f"hidden_field({action.name!r}): {key!r} names no parameter of it"
+            )
+        try:
+            param.type.json(value)
+        except _Invalid as error:
+            raise ValueError(
+                f"hidden_field({action.name!r}): {key}={given[key]!r} is no value "
+                f"the action takes ({error})"
+            ) from None
 
 
 def _encode_default(value: Any) -> Any:

@@ -6,6 +6,7 @@ process that shares the secret, across key rotation."""
 from __future__ import annotations
 
 import base64
+import datetime
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -108,6 +109,27 @@ def test_bound_values_of_every_json_type_round_trip(reg, middleware):
     assert "<>" not in markup.split('name="$bound"')[1]  # escaped into the attribute
     post_bound(client, "keep", token_of(markup), status=200)
     assert seen == [values]
+
+
+def test_a_value_the_action_cannot_take_fails_when_the_form_is_rendered(
+    reg, middleware, todos
+):
+    # Signed as they are, each would make every submission of the form a 422.
+    @reg.action(bound=["when"])
+    def remind(when: datetime.datetime) -> str:
+        return when.isoformat()
+
+    client = middleware(secret="s3cret")
+    with pytest.raises(ValueError, match="todo_id"):
+        client.actions.hidden_field("delete_todo", todo_id="7", owner="ann")
+    with pytest.raises(ValueError, match="when"):  # naive: no RFC 3339 offset
+        client.actions.hidden_field("remind", when=datetime.datetime(2024, 5, 1, 9))
+    with pytest.raises(TypeError, match="colour"):
+        client.actions.hidden_field("delete_todo", todo_id=7, owner="a", colour="r")
+    when = datetime.datetime(2024, 5, 1, 9, tzinfo=datetime.timezone.utc)
+    token = signed(client, "remind", when=when)
+    answer = post_bound(client, "remind", token, how="header-urlencoded", status=200)
+    assert answer.json == "2024-05-01T09:00:00+00:00"
 
 
 def test_declared_bound_parameters_come_only_from_a_signed_form(reg, middleware):
