@@ -44,6 +44,7 @@ import json
 import json.scanner
 import logging
 import math
+import operator
 import os
 import re
 import secrets
@@ -132,6 +133,7 @@ class ActionError(Exception):
     """
 
     def __init__(self, message: str, status: int = 400, data: Any = None) -> None:
+        status = operator.index(status)  # an int or HTTPStatus; 400.5 is no status
         if not 400 <= status <= 599:
             raise ValueError(f"ActionError status must be 4xx or 5xx, not {status}")
         super().__init__(message)
@@ -164,6 +166,7 @@ class redirect(BaseException):
     """
 
     def __init__(self, url: str, status: int = 303) -> None:
+        status = operator.index(status)
         if not 300 <= status <= 399:
             raise ValueError(f"redirect status must be 3xx, not {status}")
         # Browsers drop tabs and line breaks inside a URL and spaces around

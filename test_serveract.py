@@ -26,6 +26,7 @@ import time
 import typing
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any, Literal, Optional
 from urllib.parse import quote, urlencode, urlsplit
 from wsgiref.validate import validator
@@ -1209,6 +1210,22 @@ class TestStatusTable:
         with pytest.raises(ValueError):
             serveract.redirect("/x", 200)
         assert not isinstance(serveract.redirect("/x"), Exception)
+
+    def test_an_action_error_or_redirect_status_is_a_whole_number(
+        self, reg, middleware
+    ):
+        # "400.5 Error" would be the status line the server sends.
+        with pytest.raises(TypeError):
+            serveract.ActionError("half", 400.5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            serveract.redirect("/x", 303.5)  # type: ignore[arg-type]
+        assert serveract.ActionError("taken", HTTPStatus.CONFLICT).status == 409
+
+        @reg.action
+        def taken() -> None:
+            raise serveract.ActionError("taken", HTTPStatus.CONFLICT)
+
+        assert middleware().call("taken", status=409).error["message"] == "taken"
 
 
 # -- Redirects ----------------------------------------------------------------
