@@ -2576,26 +2576,6 @@ def _no_store(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return kept
 
 
-def _check_bound(
-    action: _Action, values: dict[str, Any], given: dict[str, Any]
-) -> None:
-    """Check the values ``hidden_field`` signs (``values`` as the action will
-    receive them, ``given`` as passed) against the action's parameters."""
-    for key, value in values.items():
-        param = action.by_name.get(key) or action.var_kwargs
-        if param is None:
-            raise TypeError(
-                f"hidden_field({action.name!r}): {key!r} names no parameter of it"
-            )
-        try:
-            param.type.json(value)
-        except _Invalid as error:
-            raise ValueError(
-                f"hidden_field({action.name!r}): {key}={given[key]!r} is no value "
-                f"the action takes ({error})"
-            ) from None
-
-
 def _encode_default(value: Any) -> Any:
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
@@ -2690,6 +2670,26 @@ class Markup(str):
 def _hidden_input(name: str, value: str) -> str:
     name, value = html.escape(name), html.escape(value)
     return f'<input type="hidden" name="{name}" value="{value}">'
+
+
+def _check_bound(
+    action: _Action, values: dict[str, Any], given: dict[str, Any]
+) -> None:
+    """Check the values ``hidden_field`` signs (``values`` as the action will
+    receive them, ``given`` as passed) against the action's parameters."""
+    for key, value in values.items():
+        param = action.by_name.get(key) or action.var_kwargs
+        if param is None:
+            raise TypeError(
+                f"hidden_field({action.name!r}): {key!r} names no parameter of it"
+            )
+        try:
+            param.type.json(value)
+        except _Invalid as error:
+            raise ValueError(
+                f"hidden_field({action.name!r}): {key}={given[key]!r} is no value "
+                f"the action takes ({error})"
+            ) from None
 
 
 def hidden_field(name: str) -> Markup:
