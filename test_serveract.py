@@ -677,6 +677,25 @@ class TestFormBinding:
         assert len(received) == 1
         assert isinstance(received[0], serveract.Upload)
 
+    def test_an_empty_field_is_missing_but_for_text_even_optional_text(
+        self, reg, middleware
+    ):
+        @reg.action
+        def edit(
+            title: str | None = "kept", count: int | None = 5, note: str | None = None
+        ) -> list[Any]:
+            return [title, count, note]
+
+        client = middleware()
+        empty = {"title": "", "count": "", "note": ""}
+        answer = client.post("/", empty, headers={"Serveract-Action": "edit"})
+        assert answer.json == ["", 5, ""]
+        form = "application/x-www-form-urlencoded"
+        answer = client.post(
+            "/", {}, headers={"Serveract-Action": "edit"}, content_type=form
+        )
+        assert answer.json == ["kept", 5, None]
+
     def test_star_kwargs_receive_the_other_fields(self, reg, middleware):
         @reg.action
         def anything(**fields: str) -> dict[str, str]:
