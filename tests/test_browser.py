@@ -594,3 +594,58 @@ def test_a_screenshot_of_the_demo_is_saved_in_test_output(page: Page) -> None:
     path = OUTPUT / "demo.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
+
+
+# -- The framework recipes, JavaScript on -------------------------------------
+# Their pages load /serveract.js, so with JavaScript on every form goes over
+# fetch: the page must still show what the action did, or what went wrong.
+
+RECIPES = {
+    # name: (module, app attribute, field of the form that adds, its refusal)
+    "flask": ("recipe_flask", "app", "text", "Write something first."),
+    "bottle": ("recipe_bottle", "application", "name", "Tell me your name."),
+    "pyramid": ("recipe_pyramid", "application", "title", "A todo needs a title."),
+}
+
+
+@pytest.fixture(params=sorted(RECIPES))
+def recipe(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
+    import importlib
+
+    import framework_support  # noqa: F401  # puts examples/frameworks on sys.path
+
+    module, attribute, field, refusal = RECIPES[request.param]
+    with serving(getattr(importlib.import_module(module), attribute)) as url:
+        yield url, field, refusal
+
+
+def test_with_js_each_recipe_page_shows_what_its_form_did(
+    browser: Browser, recipe: tuple[str, str, str]
+) -> None:
+    url, field, refusal = recipe
+    for page in _page(browser, url, javascript=True):
+        page.goto("/")
+        form = page.locator(f"form:has(input[name={field}])").last
+        form.locator(f"input[name={field}]").fill("  ")
+        form.locator("button").click()
+        expect(page.get_by_text(refusal)).to_be_visible()
+        form = page.locator(f"form:has(input[name={field}])").last
+        form.locator(f"input[name={field}]").fill("Ada")
+        form.locator("button").click()
+        expect(page.get_by_text(refusal)).to_have_count(0)
+        # Shown as text, or as the value of a field (Flask's rename forms).
+        page.wait_for_function("document.body.innerHTML.includes('Ada')")
+
+
+def test_with_js_the_django_recipe_page_shows_what_its_form_did(
+    browser: Browser,
+) -> None:
+    import framework_support  # noqa: F401  # configures Django
+    import recipe_django
+
+    with serving(recipe_django.application) as url:
+        for page in _page(browser, url, javascript=True):
+            page.goto("/")
+            expect(page.locator("body")).to_contain_text("theme light")
+            page.get_by_role("button", name="Dark").click()
+            expect(page.locator("body")).to_contain_text("theme dark")

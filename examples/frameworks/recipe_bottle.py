@@ -65,7 +65,18 @@ PAGE = bottle.SimpleTemplate("""<!doctype html>
   <input name="name"><button>Remember me</button></form>
 <form method="post">{{!actions.hidden_field("greet", greeting="Howdy")}}
   <button>Greet me</button></form>
+<p id="said" role="status"></p>
 <script src="/serveract.js"></script>
+<script>
+  // With JavaScript on, the forms go over fetch and the page stays: say what
+  // the action answered, or why it was refused.
+  document.addEventListener("serveract:result", (event) => {
+    document.querySelector("#said").textContent = event.detail;
+  });
+  document.addEventListener("serveract:error", (event) => {
+    document.querySelector("#said").textContent = event.detail.message;
+  });
+</script>
 """)
 
 

@@ -169,7 +169,16 @@ PAGE = engines["django"].from_string("""{% load serveract %}<!doctype html>
   <button>Dark</button></form>
 <form method="post" action="/visit/">{% csrf_token %}
   <button>Count a visit</button></form>
+<p id="said" role="status"></p>
 <script src="/serveract.js"></script>
+<script>
+  // With JavaScript on, the forms go over fetch and the page stays: draw it
+  // again after an action, and say why a call was refused.
+  document.addEventListener("serveract:result", () => location.replace(location.href));
+  document.addEventListener("serveract:error", (event) => {
+    document.querySelector("#said").textContent = event.detail.message;
+  });
+</script>
 """)
 
 

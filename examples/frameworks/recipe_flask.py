@@ -85,7 +85,16 @@ PAGE = """<!doctype html>
 </ul>
 <form method="post">{{ actions.hidden_field("add_note") }}
   <input name="text"><button>Add</button></form>
+<p id="said" role="status"></p>
 <script src="/serveract.js"></script>
+<script>
+  // With JavaScript on, the forms go over fetch and the page stays: draw it
+  // again after an action, and say why a call was refused.
+  document.addEventListener("serveract:result", () => location.replace(location.href));
+  document.addEventListener("serveract:error", (event) => {
+    document.querySelector("#said").textContent = event.detail.message;
+  });
+</script>
 """
 
 
