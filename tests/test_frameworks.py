@@ -532,6 +532,28 @@ def test_flask_actions_use_request_session_g_and_current_app() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("app", "name", "payload"),
+    [
+        pytest.param(lambda: recipe_flask.app, "rename_note", [0, "x"], id="flask"),
+        pytest.param(lambda: recipe_pyramid.application, "finish", [0], id="pyramid"),
+        pytest.param(
+            lambda: recipe_django.application, "set_theme", ["x"], id="django"
+        ),
+    ],
+)
+def test_a_recipes_page_bound_value_cannot_come_from_a_client(
+    app: Callable[[], Any], name: str, payload: list[Any]
+) -> None:
+    """What a recipe's docstring calls bound by the page (signed) is
+    declared ``bound=``: a call that is not the signed form is refused."""
+    client = webtest.TestApp(app())
+    refused = client.post_json(
+        "/", payload, headers={"Serveract-Action": name}, status=400
+    )
+    assert "only from a form the server signed" in refused.json["error"]["message"]
+
+
 def test_flask_forms_work_without_javascript() -> None:
     client = webtest.TestApp(recipe_flask.app)
     page = client.get("/")

@@ -49,7 +49,8 @@ def remember(name: str) -> str:
 
 @greetings.action
 def greet(greeting: str = "Hello") -> str:
-    """``greeting`` is bound by the page (signed)."""
+    """The page's form signs ``greeting`` in (``hidden_field``); a call
+    without it may pick its own, or gets "Hello"."""
     name = bottle.request.get_cookie("name", "stranger")
     return f"{greeting}, {name}! ({bottle.request.path})"
 

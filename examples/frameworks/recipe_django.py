@@ -149,7 +149,7 @@ def whoami() -> dict[str, Any]:
     }
 
 
-@account.action
+@account.action(bound=["theme"])
 def set_theme(theme: str) -> str:
     """``theme`` is bound by the page (signed)."""
     current_request().session["theme"] = theme

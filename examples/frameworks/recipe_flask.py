@@ -49,7 +49,7 @@ def add_note(text: str) -> list[str]:
     return session["notes"]
 
 
-@notes.action
+@notes.action(bound=["index"])
 def rename_note(index: int, text: str) -> list[str]:
     """``index`` is bound by the page (signed), ``text`` comes from the form."""
     changed = list(session.get("notes", []))

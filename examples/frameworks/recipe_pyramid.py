@@ -33,7 +33,7 @@ def add_todo(title: str) -> list[str]:
     return request.session["todos"]
 
 
-@todos.action
+@todos.action(bound=["index"])
 def finish(index: int) -> list[str]:
     """``index`` is bound by the page (signed)."""
     request = get_current_request()
