@@ -746,8 +746,14 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
         return (float if type(value) is int else type(value), value)
 
     by_json = {key(v): m for v, m in zip(values, members, strict=True)}
-    by_text = {str(v): m for v, m in zip(values, members, strict=True)}
     texts = [json.dumps(v) for v in values]
+    # A form field holds the text the 422 asks for: a value's JSON text
+    # ("true", not Python's "True"); a str as is.
+    by_text = {str(v): m for v, m in zip(values, members, strict=True)}
+    by_text.update(
+        (v if type(v) is str else text, m)
+        for v, m, text in zip(values, members, texts, strict=True)
+    )
     description = "one of " + ", ".join(texts)
 
     def check(value: Any) -> Any:

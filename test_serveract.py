@@ -696,6 +696,26 @@ class TestFormBinding:
         )
         assert answer.json == ["kept", 5, None]
 
+    def test_a_true_or_false_choice_takes_the_text_its_error_asks_for(
+        self, reg, middleware
+    ):
+        # The 422 says "expected one of true, false": a form (a radio button,
+        # a select) sends that text, the JSON spelling, not Python's "True".
+        @reg.action
+        def vote(agree: Literal[True, False], sure: Literal[True] | None = None) -> Any:
+            return [agree, sure]
+
+        client = middleware()
+        headers = {"Serveract-Action": "vote"}
+        fields = {"agree": "true", "sure": "true"}
+        assert client.post("/", fields, headers=headers).json == [True, True]
+        fields = {"agree": "false"}
+        assert client.post("/", fields, headers=headers).json == [False, None]
+        refused = client.post("/", {"agree": "yes!"}, headers=headers, status=422)
+        assert refused.json["error"]["data"] == [
+            {"field": "agree", "message": "expected one of true, false"}
+        ]
+
     def test_star_kwargs_receive_the_other_fields(self, reg, middleware):
         @reg.action
         def anything(**fields: str) -> dict[str, str]:
