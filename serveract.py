@@ -617,7 +617,11 @@ _form_float = _text(_finite(float), "a number")
 _BOOLEANS = dict.fromkeys(("on", "true", "1", "yes"), True)
 _BOOLEANS.update(dict.fromkeys(("off", "false", "0", "no", ""), False))
 
-_DECIMAL = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?"
+_EXPONENT = "([eE][+-]?[0-9]{1,4})?"
+_DECIMAL = r"-?[0-9]+(\.[0-9]+)?" + _EXPONENT
+#: HTML's valid floating-point number, as <input type="number"> sends it:
+#: the digits before the point may be left out (".5").
+_FORM_DECIMAL = r"-?([0-9]+(\.[0-9]+)?|\.[0-9]+)" + _EXPONENT
 _UUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _SECONDS = r":[0-5][0-9](\.[0-9]{3}|\.[0-9]{6})?"
@@ -682,7 +686,11 @@ _SCALARS: dict[Any, _Type] = {
         missing=False,  # an unchecked checkbox sends nothing
     ),
     decimal.Decimal: _textual(
-        decimal.Decimal, "a decimal number", _DECIMAL, type=["number", "string"]
+        decimal.Decimal,
+        "a decimal number",
+        _DECIMAL,
+        _FORM_DECIMAL,
+        type=["number", "string"],
     ),
     uuid.UUID: _textual(uuid.UUID, "a UUID", _UUID, format="uuid"),
     datetime.datetime: _textual(

@@ -716,6 +716,24 @@ class TestFormBinding:
             {"field": "agree", "message": "expected one of true, false"}
         ]
 
+    @pytest.mark.parametrize(
+        ("text", "value"),
+        [(".5", "0.5"), ("-.5", "-0.5"), (".25e2", "25"), ("1.50", "1.50")],
+    )
+    def test_a_decimal_takes_what_a_number_input_sends(
+        self, reg, middleware, text, value
+    ):
+        # HTML's valid floating-point numbers include ".5" (no leading
+        # digit), which <input type="number"> sends as typed; a float field
+        # took it, a Decimal one answered 422.
+        @reg.action
+        def pay(amount: decimal.Decimal) -> Any:
+            return amount
+
+        headers = {"Serveract-Action": "pay"}
+        answer = middleware().post("/", {"amount": text}, headers=headers)
+        assert answer.json == value  # as text: every digit kept
+
     def test_star_kwargs_receive_the_other_fields(self, reg, middleware):
         @reg.action
         def anything(**fields: str) -> dict[str, str]:
