@@ -771,7 +771,10 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
             raise _Invalid(f"expected {description}") from None
 
     form = _text(by_text.__getitem__, description)
-    return _Type(check, form, {"enum": list(values)}, " | ".join(texts), description)
+    schema = {"enum": list(values)}
+    # With "" among the values an empty field is that choice, as text is.
+    blank = "" in by_text
+    return _Type(check, form, schema, " | ".join(texts), description, blank=blank)
 
 
 def _union(records: list[_Type], nullable: bool) -> _Type:

@@ -734,6 +734,20 @@ class TestFormBinding:
         answer = middleware().post("/", {"amount": text}, headers=headers)
         assert answer.json == value  # as text: every digit kept
 
+    def test_an_empty_choice_is_chosen_not_missing(self, reg, middleware):
+        # <select><option value="">any</option>...: "" is one of the values,
+        # so an empty field is that value, as it is for text.
+        @reg.action
+        def search(
+            order: Literal["", "asc", "desc"], kinds: list[Literal["", "a"]]
+        ) -> list[Any]:
+            return [order, kinds]
+
+        headers = {"Serveract-Action": "search"}
+        fields = [("$action", "search"), ("order", ""), ("kinds", ""), ("kinds", "a")]
+        answer = middleware().post("/", fields, headers=headers)
+        assert answer.json == ["", ["", "a"]]
+
     def test_star_kwargs_receive_the_other_fields(self, reg, middleware):
         @reg.action
         def anything(**fields: str) -> dict[str, str]:
