@@ -178,7 +178,7 @@ def test_list_shows_the_registry_of_an_already_wrapped_app(
     assert cli("--list", "recipe_flask:app") == 0
     assert capsys.readouterr().out.splitlines() == [
         "add_note(text: str) -> list[str]",
-        "rename_note(index: int, text: str) -> list[str]",
+        "rename_note(index: int, text: str) -> list[str]  [bound: index]",
         "whoami() -> dict[str, typing.Any]",
     ]
 
