@@ -368,8 +368,8 @@ class Registry:
             ``"N/unit"`` with unit ``second``, ``minute``, ``hour`` or ``day``.
         :raises ValueError: another function already has that name, ``bound``
             names no parameter, or ``limit`` is malformed.
-        :raises TypeError: ``func`` is not a function, or one of its
-            parameters can never be built from a request.
+        :raises TypeError: ``func`` is not a function, one of its parameters
+            can never be built from a request, or ``bound`` is a string.
         """
         if func is None:
             return lambda func: self.action(func, name=name, bound=bound, limit=limit)
@@ -378,6 +378,8 @@ class Registry:
             raise ValueError(f"an action needs a non-empty name, not {name!r}")
         if isinstance(func, type) or not callable(func):
             raise TypeError(f"action {name!r} must be a function, not {func!r}")
+        if isinstance(bound, str):  # would be read letter by letter
+            raise TypeError(f"bound is a list of names, e.g. [{bound!r}], not a str")
         existing = self._actions.get(name)
         if existing is None:
             self._actions[name] = _Action(name, func, frozenset(bound), limit)

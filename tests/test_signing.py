@@ -132,6 +132,14 @@ def test_a_value_the_action_cannot_take_fails_when_the_form_is_rendered(
     assert answer.json == "2024-05-01T09:00:00+00:00"
 
 
+def test_bound_given_as_one_string_is_refused_with_the_list_it_meant(reg):
+    def delete(todo_id: int) -> None: ...
+
+    with pytest.raises(TypeError, match=r"\['todo_id'\]"):
+        reg.action(bound="todo_id")(delete)
+    assert "delete" not in reg
+
+
 def test_declared_bound_parameters_come_only_from_a_signed_form(reg, middleware):
     @reg.action(bound=["item_id"])
     def archive(item_id: int, reason: str = "") -> list[Any]:
