@@ -1593,19 +1593,10 @@ class TestNoJavaScriptForms:
     def test_the_page_rendered_again_sees_the_cookies_the_action_set(
         self, reg, middleware, recorder, set_cookie, seen
     ):
-        @reg.action
-        def sign_out() -> None:
-            pass
-
-        @contextlib.contextmanager
-        def framework(environ: dict[str, Any]) -> Iterator[None]:
-            yield
-            environ["serveract.response_headers"].append(("Set-Cookie", set_cookie))
-
-        client = middleware(context=framework)
-        cookies = {"Cookie": "session=old; theme=dark"}
-        response = client.post("/", {"$action": "sign_out"}, headers=cookies)
-        assert response.json["method"] == "GET"
+        added = [("Set-Cookie", set_cookie)]
+        _, response = self.render_with(
+            reg, middleware, "session=old; theme=dark", added
+        )
         assert response.headers.getall("Set-Cookie") == [set_cookie]
         assert recorder.calls[-1].headers["HTTP_COOKIE"] == seen
 
@@ -1625,6 +1616,24 @@ class TestNoJavaScriptForms:
     def test_cookies_the_action_did_not_set_reach_the_page_as_they_were_sent(
         self, reg, middleware, recorder, added, seen
     ):
+        client, _ = self.render_with(
+            reg, middleware, "a=1; a=2; theme=dark; lone", added
+        )
+        assert recorder.calls[-1].headers["HTTP_COOKIE"] == seen
+        client.post("/", {"$action": "note"})
+        if added[0][0] == "Set-Cookie":
+            assert recorder.calls[-1].headers["HTTP_COOKIE"] == added[0][1]
+        else:  # no cookie sent, none set: no Cookie header made up
+            assert "HTTP_COOKIE" not in recorder.calls[-1].headers
+
+    @staticmethod
+    def render_with(
+        reg: Any, middleware: Any, cookie: str, added: list[tuple[str, str]]
+    ) -> Any:
+        """A no-JS form call sent with ``Cookie: cookie`` whose framework adds
+        the headers ``added`` (as Flask's session does); its answer, the page
+        rendered again as a GET, and the client that sent it."""
+
         @reg.action
         def note() -> None:
             pass
@@ -1635,14 +1644,9 @@ class TestNoJavaScriptForms:
             environ["serveract.response_headers"].extend(added)
 
         client = middleware(context=framework)
-        cookies = {"Cookie": "a=1; a=2; theme=dark; lone"}
-        client.post("/", {"$action": "note"}, headers=cookies)
-        assert recorder.calls[-1].headers["HTTP_COOKIE"] == seen
-        client.post("/", {"$action": "note"})
-        if added[0][0] == "Set-Cookie":
-            assert recorder.calls[-1].headers["HTTP_COOKIE"] == added[0][1]
-        else:  # no cookie sent, none set: no Cookie header made up
-            assert "HTTP_COOKIE" not in recorder.calls[-1].headers
+        response = client.post("/", {"$action": "note"}, headers={"Cookie": cookie})
+        assert response.json["method"] == "GET"
+        return client, response
 
     def test_a_redirect_answers_303_see_other(self, client):
         response = client.post("/account", {"$action": "sign_out"}, status=303)
