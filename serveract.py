@@ -1344,14 +1344,16 @@ def _too_large(limit: int) -> _Failure:
     )
 
 
-def _body_chunks(environ: WSGIEnvironment, head: bytes, limit: int) -> Iterator[bytes]:
+def _body_chunks(
+    stream: Any, head: bytes, length: int | None, limit: int
+) -> Iterator[bytes]:
     """The request body, ``head`` (already read) first: at most ``limit``
-    bytes (413 before reading when Content-Length says more, else while
-    reading), and all of a declared length (400 when it ends early)."""
-    length = _content_length(environ)
+    bytes (413 before reading when ``length``, the declared one, says more,
+    else while reading), and all of a declared length (400 when it ends
+    early)."""
     if length is not None and length > limit:
         raise _too_large(limit)
-    return _chunks(environ["wsgi.input"], head, length, limit)
+    return _chunks(stream, head, length, limit)
 
 
 def _chunks(
@@ -1375,16 +1377,15 @@ def _chunks(
         got += len(chunk)
 
 
-def _read_body(environ: WSGIEnvironment, head: bytes, limit: int) -> bytes:
+def _read_body(stream: Any, head: bytes, length: int | None, limit: int) -> bytes:
     """All of the request body, as :func:`_body_chunks` reads it; in one
     read when the server gives it (no generator: 7 % of a JSON call)."""
-    length = _content_length(environ)
     if length is not None and length <= limit:
         if len(head) < length:
-            head += environ["wsgi.input"].read(length - len(head))
+            head += stream.read(length - len(head))
         if len(head) >= length:
             return head[:length]
-    return b"".join(_body_chunks(environ, head, limit))
+    return b"".join(_body_chunks(stream, head, length, limit))
 
 
 def _keep_body(environ: WSGIEnvironment, body: IO[bytes], length: int) -> None:
@@ -1960,9 +1961,12 @@ class ServerActions:
         if method == "POST":
             media = _media_type(environ.get("CONTENT_TYPE", ""))
             if media in _FORM_TYPES:
-                head = self._peek_form(environ, media)
-                if head is not None:
-                    return self._call(environ, start_response, None, head, media)
+                peeked = self._peek_form(environ, media)
+                if peeked is not None:
+                    head, length = peeked
+                    return self._call(
+                        environ, start_response, None, head, length, media
+                    )
         elif path == self.client_path and method in ("GET", "HEAD"):
             return self._serve_script(environ, start_response)
         elif method == "OPTIONS" and self._is_preflight(environ, False):
@@ -1979,9 +1983,12 @@ class ServerActions:
 
     # -- the form peek
 
-    def _peek_form(self, environ: WSGIEnvironment, media: str) -> bytes | None:
-        """The first bytes of a form body that names an action; else ``None``,
-        with the body left for the wrapped app as it came."""
+    def _peek_form(
+        self, environ: WSGIEnvironment, media: str
+    ) -> tuple[bytes, int | None] | None:
+        """The first bytes and the declared length of a form body that names
+        an action; else ``None``, with the body left for the wrapped app as
+        it came."""
         stream = environ.get("wsgi.input")
         try:
             length = _content_length(environ)
@@ -2014,7 +2021,7 @@ class ServerActions:
         else:
             found = self._part_name in head and self._names_part(head, environ)
         if found:
-            return head
+            return head, length
         if start is not None:
             stream.seek(start)  # the server's own file: no copy, no wrapper
         else:
@@ -2043,11 +2050,13 @@ class ServerActions:
         start_response: StartResponse,
         name: str | None,
         head: bytes | None = None,
+        length: int | None = None,
         media: str = "",
     ) -> Iterable[bytes]:
         """Run one action call, however it arrived: a header or path call
         names its action (``name``); a form call's body does (``head``: its
-        first bytes, already read, ``media`` its media type)."""
+        first bytes, already read, ``length`` its declared length and
+        ``media`` its media type)."""
         start = self._start(environ, start_response) if self._adds else start_response
         # The page a form call renders again is the request as it arrived,
         # not as the action and its context left it: frameworks keep what
@@ -2056,7 +2065,7 @@ class ServerActions:
         arrived = None if head is None else environ.copy()
         files: list[IO[bytes]] = []
         try:
-            outcome = self._run(environ, name, head, media, files)
+            outcome = self._run(environ, name, head, length, media, files)
         except _Failure as failure:  # HEAD: a 405 (no content, RFC 9110 9.3.2)
             answer = self._answer_error(start, failure)
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
@@ -2086,6 +2095,7 @@ class ServerActions:
         environ: WSGIEnvironment,
         name: str | None,
         head: bytes | None,
+        length: int | None,
         media: str,
         files: list[IO[bytes]],
     ) -> Any:
@@ -2093,12 +2103,16 @@ class ServerActions:
         self._check_caller(environ)
         action = None if name is None else self._lookup(name)
         media = media or _media_type(environ.get("CONTENT_TYPE", ""))
+        if head is None:  # a header or path call: the peek did not read it
+            length = _content_length(environ)
+        stream = environ.get("wsgi.input")
         body = payload = fields = None
         if media == "multipart/form-data":
             keep = self.context is not None or action is None or bool(action.requests)
-            fields = self._read_multipart(environ, head or b"", files, keep)
+            chunks = _body_chunks(stream, head or b"", length, self.max_body_size)
+            fields = self._read_multipart(environ, chunks, files, keep)
         else:
-            body = _read_body(environ, head or b"", self.max_body_size)
+            body = _read_body(stream, head or b"", length, self.max_body_size)
             if media == _URLENCODED:
                 fields = _parse_urlencoded(body)
             elif media in ("application/json", ""):
@@ -2165,11 +2179,10 @@ class ServerActions:
     def _read_multipart(
         self,
         environ: WSGIEnvironment,
-        head: bytes,
+        chunks: Iterator[bytes],
         files: list[IO[bytes]],
         keep: bool,
     ) -> dict[str, list[Any]]:
-        chunks = _body_chunks(environ, head, self.max_body_size)
         if not keep:
             return _parse_multipart(chunks, environ["CONTENT_TYPE"], files)
         # Spooled as it is parsed (memory, or a file past 1 MiB) so that the
