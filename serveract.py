@@ -157,7 +157,8 @@ class redirect(BaseException):
 
     :param url: a relative URL or an ``http``/``https`` one; characters
         outside ASCII are percent-encoded.
-    :param status: a 3xx status for form calls (303 makes the browser GET).
+    :param status: the status of a form call's answer: 301, 302, 303 (the
+        browser then GETs the URL), 307 or 308.
     :raises ValueError: another scheme (``javascript:``, ``data:``, ...), or
         a control character, which could smuggle one past a browser.
 
@@ -167,8 +168,11 @@ class redirect(BaseException):
 
     def __init__(self, url: str, status: int = 303) -> None:
         status = operator.index(status)
-        if not 300 <= status <= 399:
-            raise ValueError(f"redirect status must be 3xx, not {status}")
+        # 300, 304, 305 and 306 are 3xx but no redirect a browser follows.
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(
+                f"redirect status must be 301, 302, 303, 307 or 308, not {status}"
+            )
         # Browsers drop tabs and line breaks inside a URL and spaces around
         # it, so "java\tscript:" is a script: refuse them all.
         if url != url.strip() or any(ord(c) < 32 or ord(c) == 127 for c in url):
@@ -380,12 +384,15 @@ class Registry:
             raise TypeError(f"action {name!r} must be a function, not {func!r}")
         if isinstance(bound, str):  # would be read letter by letter
             raise TypeError(f"bound is a list of names, e.g. [{bound!r}], not a str")
-        existing = self._actions.get(name)
-        if existing is None:
-            self._actions[name] = _Action(name, func, frozenset(bound), limit)
-        elif existing.func is not func:
+        new = _Action(name, func, frozenset(bound), limit)
+        existing = self._actions.setdefault(name, new)
+        if existing.func is not func:
             raise ValueError(
                 f"action name {name!r} is already taken by {existing.func!r}"
+            )
+        if (existing.bound, existing.limit) != (new.bound, new.limit):
+            raise ValueError(
+                f"action {name!r} is already registered with other bound= or limit="
             )
         return func
 
@@ -420,8 +427,9 @@ def register_module(
     "use server").
 
     Imported functions, classes and names starting with ``_`` are skipped.
-    Each function is registered under its ``__name__``. Every one becomes a
-    public HTTP endpoint, so each must check its own authorization.
+    Each function is registered under its ``__name__``, a lambda under the
+    name it is assigned to. Every one becomes a public HTTP endpoint, so
+    each must check its own authorization.
 
     :param module: a module object or a dotted name to import.
     :param registry: where to register; the default registry if omitted.
@@ -437,7 +445,10 @@ def register_module(
             and inspect.isfunction(value)
             and value.__module__ == module.__name__
         ):
-            names.append(target.action(value).__name__)
+            if value.__name__ != "<lambda>":
+                name = value.__name__
+            target.action(value, name=name)
+            names.append(name)
     return names
 
 
@@ -1801,6 +1812,9 @@ class RedisLimiter:
 
 # -- ServerActions ----------------------------------------------------------
 
+#: A header name as RFC 9110 spells it (a token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 
 class ServerActions:
     """WSGI middleware that answers action calls and passes everything else
@@ -1866,14 +1880,21 @@ class ServerActions:
             raise ValueError(
                 f"max_body_size must be an int >= 0, not {max_body_size!r}"
             )
-        if not header or not field or not client_path.startswith("/"):
-            raise ValueError("header and field must not be empty, client_path starts /")
+        if not isinstance(client_path, str) or not client_path.startswith("/"):
+            raise ValueError(f"client_path must start with /, not {client_path!r}")
+        if not field or not _HEADER_NAME.fullmatch(header):  # a header no client sends
+            raise ValueError("field must not be empty, header must be an HTTP name")
         if action_path is not None and not (action_path[:1] == action_path[-1:] == "/"):
             raise ValueError("action_path must start and end with /, or be None")
         if isinstance(allowed_origins, str) or isinstance(allowed_hosts, str):
             raise TypeError("allowed_origins and allowed_hosts are lists, not strings")
         if not all(callable(hook) for hook in (context, limit_key) if hook is not None):
             raise TypeError("context and limit_key must be callable with the environ")
+        if limiter is not None and not (
+            callable(getattr(limiter, "acquire", None))
+            and callable(getattr(limiter, "peek", None))
+        ):
+            raise TypeError(f"limiter needs acquire() and peek(), not {limiter!r}")
         self.app = app
         self.registry = _default_registry if registry is None else registry
         for known in self.registry._actions.values():
@@ -2618,8 +2639,10 @@ def _encode_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         try:
             return sorted(value)
-        except TypeError:
+        except (TypeError, ArithmeticError):  # mixed types; Decimal("NaN")
             return list(value)
+    if isinstance(value, bytes):  # as a bytes argument arrives: UTF-8 text
+        return value.decode()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -2639,10 +2662,39 @@ _C_ENCODER = _MAKE_ENCODER and _MAKE_ENCODER(
 )  # fmt: skip
 
 
-def _encode_json(value: Any) -> bytes:
-    if _C_ENCODER is None:
-        return _ENCODER.encode(value).encode("ascii")
-    return "".join(_C_ENCODER(value, 0)).encode("ascii")
+def _encode_json(value: Any, text_keys: bool = False) -> bytes:
+    if text_keys:
+        value = _with_text_keys(value)
+    try:
+        if _C_ENCODER is None:
+            return _ENCODER.encode(value).encode("ascii")
+        return "".join(_C_ENCODER(value, 0)).encode("ascii")
+    except TypeError:
+        if text_keys:
+            raise
+        return _encode_json(value, text_keys=True)  # dict keys that are dates...
+
+
+def _with_text_keys(value: Any) -> Any:
+    """``value`` with dict keys JSON cannot hold (dates, enums, UUIDs,
+    Decimals) as the text they encode to."""
+    if isinstance(value, dict):
+        return {_key_text(k): _with_text_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_with_text_keys(item) for item in value]
+    if type(value) in _SIMPLE_TYPES:
+        return value
+    try:
+        return _with_text_keys(_encode_default(value))
+    except TypeError:
+        return value  # the encoder says what it is
+
+
+def _key_text(key: Any) -> Any:
+    if type(key) in _SIMPLE_TYPES:
+        return key
+    encoded = _encode_default(key)  # TypeError for a key with no JSON text
+    return encoded if type(encoded) in _SIMPLE_TYPES else key
 
 
 _STATUS_LINES = {

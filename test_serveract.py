@@ -9,6 +9,7 @@ The harness (``Client``, ``Recorder``) and the fixtures (``reg``,
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import dataclasses
@@ -92,6 +93,8 @@ async def checkout() -> str:
     return "done"
 
 def _helper() -> None: ...        # private: not registered
+
+discount = lambda total: total * 0.9  # a lambda: by the name it is given
 """
 
 
@@ -131,6 +134,17 @@ class TestRegistry:
 
         with pytest.raises(ValueError, match="already taken"):
             reg.action(other, name="dup")
+
+    def test_registering_again_with_other_options_is_refused(self, reg):
+        def pay(amount: int, account: int = 0) -> None: ...
+
+        reg.action(pay, limit="5/minute")
+        reg.action(pay, limit="5/minute")  # the same options again: harmless
+        with pytest.raises(ValueError, match="other bound= or limit="):
+            reg.action(pay, limit="50/minute")
+        with pytest.raises(ValueError, match="other bound= or limit="):
+            reg.action(pay, limit="5/minute", bound=["account"])
+        assert reg._actions["pay"].limit == (5, 60)
 
     def test_registering_a_class_or_a_value_is_a_type_error(self, reg):
         with pytest.raises(TypeError):
@@ -172,17 +186,18 @@ class TestRegistry:
         (tmp_path / "shop_actions.py").write_text(textwrap.dedent(SHOP_ACTIONS))
         monkeypatch.syspath_prepend(str(tmp_path))
         names = serveract.register_module("shop_actions", reg)
-        assert names == ["add_item", "checkout"]
-        assert sorted(reg) == ["add_item", "checkout"]
+        assert names == ["add_item", "checkout", "discount"]
+        assert sorted(reg) == ["add_item", "checkout", "discount"]
         module = sys.modules["shop_actions"]
         assert reg.get("add_item") is module.add_item
         client = middleware()
         assert client.call("add_item", {"sku": "A1"}).json == {"sku": "A1", "qty": 1}
         assert client.call("checkout").json == "done"
+        assert client.call("discount", [100]).json == 90
         for name in ("join", "json", "json.loads", "Cart", "_helper"):
             assert client.call(name, status=404).error["type"] == "not_found"
         # A module object works too, and registering again is harmless.
-        assert serveract.register_module(module, reg) == ["add_item", "checkout"]
+        assert serveract.register_module(module, reg) == names
 
 
 # -- Binding JSON values ------------------------------------------------------
@@ -1033,6 +1048,62 @@ class TestAnswers:
         assert serveract._encode_json(value) == fast
         assert json.loads(fast) == json.loads(serveract._ENCODER.encode(value))
 
+    def test_dict_keys_are_encoded_as_their_values_are(self, reg, middleware):
+        ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+        day = datetime.date(2026, 1, 2)
+
+        @reg.action
+        def keyed() -> dict[str, Any]:
+            return {
+                "enum": collections.Counter([Color.RED, Color.RED, Level.HIGH]),
+                "date": {day: [day]},
+                "uuid": {ident: decimal.Decimal("1.5")},
+                "nested": [User(ident, "Ada", datetime.datetime(2026, 1, 1))],
+                "in_a_dataclass_or_set": ({decimal.Decimal("2"): "two"},),
+            }
+
+        assert middleware().call("keyed").json == {
+            "enum": {"red": 2, "2": 1},
+            "date": {"2026-01-02": ["2026-01-02"]},
+            "uuid": {str(ident): "1.5"},
+            "nested": [
+                {"id": str(ident), "name": "Ada", "joined": "2026-01-01T00:00:00"}
+            ],
+            "in_a_dataclass_or_set": [{"2": "two"}],
+        }
+
+    def test_bytes_are_answered_as_the_utf8_text_a_bytes_argument_takes(
+        self, reg, middleware
+    ):
+        @reg.action
+        def echo(data: bytes) -> bytes:
+            return data
+
+        @reg.action
+        def binary() -> bytes:
+            return b"\xff"
+
+        client = middleware()
+        assert client.call("echo", {"data": "caf\u00e9"}).json == "caf\u00e9"
+        answer = client.call("binary", status=500)
+        assert "cannot be encoded as JSON" in answer.error["message"]
+
+    def test_a_set_that_cannot_be_sorted_is_answered_unsorted(self, reg, middleware):
+        @reg.action
+        def odd() -> set[Any]:
+            return {decimal.Decimal("NaN"), decimal.Decimal(1)}  # NaN < 1 raises
+
+        assert sorted(middleware().call("odd").json) == ["1", "NaN"]
+
+    @pytest.mark.parametrize("key", [(1, 2), object()])
+    def test_a_key_with_no_json_text_is_still_a_500(self, reg, middleware, key):
+        @reg.action
+        def tupled() -> dict[Any, int]:
+            return {key: 1}
+
+        answer = middleware().call("tupled", status=500)
+        assert "cannot be encoded as JSON" in answer.error["message"]
+
     def test_a_cyclic_or_non_finite_answer_is_a_500(self, reg, middleware):
         @reg.action
         def cycle() -> list[Any]:
@@ -1281,6 +1352,14 @@ class TestStatusTable:
         with pytest.raises(ValueError):
             serveract.redirect("/x", 200)
         assert not isinstance(serveract.redirect("/x"), Exception)
+
+    @pytest.mark.parametrize("status", [300, 304, 305, 306, 309, 399])
+    def test_a_redirect_status_is_one_browsers_follow(self, status):
+        # 304 Not Modified with a Location would show the user an empty page.
+        with pytest.raises(ValueError, match="301, 302, 303, 307 or 308"):
+            serveract.redirect("/x", status)
+        for status in (301, 302, 303, 307, 308):
+            assert serveract.redirect("/x", status).status == status
 
     def test_an_action_error_or_redirect_status_is_a_whole_number(
         self, reg, middleware
@@ -2008,6 +2087,15 @@ class TestOptions:
             serveract.ServerActions(app, reg, max_body_size=-1)
         with pytest.raises(ValueError):
             serveract.ServerActions(app, reg, client_path="serveract.js")
+        with pytest.raises(ValueError, match="client_path"):
+            serveract.ServerActions(app, reg, client_path=None)  # type: ignore[arg-type]
+        # A header no client can send (HTTP names are tokens: no spaces).
+        for header in ("My Action", "", "X-Action:", "Aktion\u00e9"):
+            with pytest.raises(ValueError, match="header"):
+                serveract.ServerActions(app, reg, header=header)
+        # A limiter is checked when it is given, not at the first call (a 500).
+        with pytest.raises(TypeError, match="limiter"):
+            serveract.ServerActions(app, reg, limiter=object())  # type: ignore[arg-type]
 
     def test_the_client_script_is_served_with_an_etag_and_answers_304(self, middleware):
         client = middleware()
