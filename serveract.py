@@ -1355,21 +1355,11 @@ def _too_large(limit: int) -> _Failure:
     )
 
 
-def _body_chunks(
-    stream: Any, head: bytes, length: int | None, limit: int
-) -> Iterator[bytes]:
-    """The request body, ``head`` (already read) first: at most ``limit``
-    bytes (413 before reading when ``length``, the declared one, says more,
-    else while reading), and all of a declared length (400 when it ends
-    early)."""
-    if length is not None and length > limit:
-        raise _too_large(limit)
-    return _chunks(stream, head, length, limit)
-
-
 def _chunks(
     stream: Any, head: bytes, length: int | None, limit: int
 ) -> Iterator[bytes]:
+    """The request body, ``head`` (already read) first: all of a declared
+    ``length`` (400 when it ends early), else at most ``limit`` bytes (413)."""
     want = limit + 1 if length is None else length  # one byte more tells it is over
     chunk = head[:want]
     got = len(chunk)
@@ -1389,14 +1379,14 @@ def _chunks(
 
 
 def _read_body(stream: Any, head: bytes, length: int | None, limit: int) -> bytes:
-    """All of the request body, as :func:`_body_chunks` reads it; in one
-    read when the server gives it (no generator: 7 % of a JSON call)."""
-    if length is not None and length <= limit:
+    """All of the request body, as :func:`_chunks` reads it; in one read
+    when the server gives it (no generator: 7 % of a JSON call)."""
+    if length is not None:
         if len(head) < length:
             head += stream.read(length - len(head))
         if len(head) >= length:
             return head[:length]
-    return b"".join(_body_chunks(stream, head, length, limit))
+    return b"".join(_chunks(stream, head, length, limit))
 
 
 def _keep_body(environ: WSGIEnvironment, body: IO[bytes], length: int) -> None:
@@ -2126,14 +2116,17 @@ class ServerActions:
         media = media or _media_type(environ.get("CONTENT_TYPE", ""))
         if head is None:  # a header or path call: the peek did not read it
             length = _content_length(environ)
+        limit = self.max_body_size
+        if length is not None and length > limit:  # else counted while read
+            raise _too_large(limit)
         stream = environ.get("wsgi.input")
         body = payload = fields = None
         if media == "multipart/form-data":
             keep = self.context is not None or action is None or bool(action.requests)
-            chunks = _body_chunks(stream, head or b"", length, self.max_body_size)
+            chunks = _chunks(stream, head or b"", length, limit)
             fields = self._read_multipart(environ, chunks, files, keep)
         else:
-            body = _read_body(stream, head or b"", length, self.max_body_size)
+            body = _read_body(stream, head or b"", length, limit)
             if media == _URLENCODED:
                 fields = _parse_urlencoded(body)
             elif media in ("application/json", ""):
