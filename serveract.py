@@ -2846,12 +2846,20 @@ _REDIRECT_SCHEMA = _object(redirect=_STRING)
 _ERROR_STATUSES = (400, 403, 404, 413, 415, 422, 429, 500, 503)
 
 
+def _summary(action: _Action) -> str:
+    return (inspect.getdoc(action.func) or "").partition("\n")[0]
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
 def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]:
     if actions.action_path is None:
         raise ValueError("OpenAPI describes path calls: action_path is None")
     prefix = "#/components/schemas/"
     components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
-    error = {"application/json": {"schema": {"$ref": prefix + "Error"}}}
+    error = _json_content({"$ref": prefix + "Error"})
     failures = {
         str(status): {"description": _ERROR_TYPES[status], "content": error}
         for status in _ERROR_STATUSES
@@ -2860,28 +2868,20 @@ def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]
     for name, action in actions._prepared():
         parameters = _resolve(_parameters(action), components, prefix)
         returns = _resolve(_returns(action), components, prefix, returns=True)
-        answer: dict[str, Any]
         if returns.get("contentMediaType") == "text/html":
-            answer = {"text/html": {"schema": {"type": "string"}}}
+            answer = {"text/html": {"schema": _STRING}}
         else:
-            answer = {
-                "application/json": {"schema": {"anyOf": [returns, _REDIRECT_SCHEMA]}}
-            }
-        paths[f"{actions.action_path}{quote(name, safe='')}"] = {
+            answer = _json_content({"anyOf": [returns, _REDIRECT_SCHEMA]})
+        returned = {"description": "what the action returned", "content": answer}
+        paths[actions.action_path + quote(name, safe="")] = {
             "post": {
                 "operationId": name,
-                "summary": (inspect.getdoc(action.func) or name).partition("\n")[0],
+                "summary": _summary(action) or name,
                 "requestBody": {
                     "required": bool(parameters["required"]),
-                    "content": {"application/json": {"schema": parameters}},
+                    "content": _json_content(parameters),
                 },
-                "responses": {
-                    "200": {
-                        "description": "what the action returned",
-                        "content": answer,
-                    },
-                    **failures,
-                },
+                "responses": {"200": returned, **failures},
             }
         }
     document = {
@@ -2931,9 +2931,8 @@ def _typescript(actions: ServerActions) -> str:
     for name, action in actions._prepared():
         assert action.params is not None
         params = [p for p in action.params if not p.request]
-        if action.bound or any(
-            p.type is _UPLOAD and p.default is _EMPTY for p in params
-        ):
+        required = [p for p in params if p.default is _EMPTY]
+        if action.bound or any(p.type is _UPLOAD for p in required):
             continue  # only a signed form, or a multipart one, can call it
         params = [p for p in params if p.type is not _UPLOAD]
         fields = "".join(
@@ -2943,9 +2942,8 @@ def _typescript(actions: ServerActions) -> str:
         shape = "{" + fields + " }" if fields else "Record<string, never>"
         if action.var_kwargs is not None:
             shape = "Record<string, unknown>" + (f" & {shape}" if fields else "")
-        optional = "" if any(p.default is _EMPTY for p in params) else "?"
-        doc = (inspect.getdoc(action.func) or "").partition("\n")[0]
-        if doc:
+        optional = "" if required else "?"
+        if doc := _summary(action):
             methods.append(f"        /** {doc.replace('*/', '* /')} */\n")
         methods.append(
             f"        {_ts_key(name)}(args{optional}: {shape}): "
