@@ -2544,32 +2544,26 @@ def _with_cookies(header: str, set_cookies: list[str]) -> str:
     a cookie set replaces every cookie of its name (where the first was), an
     expired one removes them; the others stay as the browser sent them, in
     its order, duplicate names included (frameworks read the first)."""
-    changed: dict[str, str | None] = {}
+    changed: dict[str, str | None] = {}  # name: its new pair, None if expired
     for set_cookie in set_cookies:
         pair, *attributes = set_cookie.split(";")
-        name, found, value = pair.partition("=")
-        if found and name.strip():  # else the browser ignores it (RFC 6265)
-            expired = _cookie_expired(attributes)
-            changed[name.strip()] = None if expired else value.strip()
+        name, found, value = (part.strip() for part in pair.partition("="))
+        if found and name:  # else the browser ignores it (RFC 6265)
+            changed[name] = None if _cookie_expired(attributes) else f"{name}={value}"
     if not changed:
         return header
-    sent: list[str] = []
-    placed: set[str] = set()
-    for pair in header.split(";"):
+    # Keyed by position, but by name for a changed cookie: it takes the first
+    # place of its name, once.
+    sent: dict[int | str, str | None] = {}
+    for index, pair in enumerate(header.split(";")):
         name = pair.partition("=")[0].strip() if "=" in pair else ""
-        if name not in changed:
-            if pair.strip():
-                sent.append(pair.strip())
-        elif name not in placed:
-            placed.add(name)
-            if changed[name] is not None:
-                sent.append(f"{name}={changed[name]}")
-    sent.extend(
-        f"{name}={value}"
-        for name, value in changed.items()
-        if name not in placed and value is not None
-    )
-    return "; ".join(sent)
+        if name in changed:
+            sent.setdefault(name, changed[name])
+        elif pair.strip():
+            sent[index] = pair.strip()
+    for name, new in changed.items():
+        sent.setdefault(name, new)
+    return "; ".join(pair for pair in sent.values() if pair is not None)
 
 
 def _cookie_expired(attributes: list[str]) -> bool:
@@ -2585,15 +2579,15 @@ def _cookie_expired(attributes: list[str]) -> bool:
             expires = value
     if max_age is not None:
         return max_age <= 0
-    if expires is not None:
-        import email.utils  # only for a cookie with an Expires date
+    if expires is None:
+        return False
+    import email.utils  # only for a cookie with an Expires date
 
-        date = email.utils.parsedate_tz(expires)  # 2-digit years as browsers read
-        try:
-            return date is not None and email.utils.mktime_tz(date) <= time.time()
-        except (OverflowError, ValueError):
-            return False
-    return False
+    date = email.utils.parsedate_tz(expires)  # 2-digit years as browsers read
+    try:
+        return date is not None and email.utils.mktime_tz(date) <= time.time()
+    except (OverflowError, ValueError):
+        return False
 
 
 # -- Answers ----------------------------------------------------------------
