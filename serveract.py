@@ -1444,9 +1444,7 @@ class _Replay:
         return bytes(getattr(self._stream, "read1", self._stream.read)(size))
 
     def peek(self, size: int = 0) -> bytes:
-        position = self._head.tell()
-        left = self._head.read()
-        self._head.seek(position)
+        left = self._head.getvalue()[self._head.tell() :]
         return left or bytes(self._stream.peek(size))
 
     def readlines(self, hint: int = -1) -> list[bytes]:
