@@ -2972,19 +2972,15 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   const ACTION_PATH = "__SERVERACT_ACTION_PATH__";
   // Calls go to the middleware that served this script: a path call per
   // action (one URL each in logs), or a header call to the script's URL.
-  const script = document.currentScript;
-  const source = new URL((script && script.src) || location.href);
+  const source = new URL(document.currentScript?.src || location.href);
   const mounted = source.pathname.endsWith(CLIENT_PATH);
   const base = source.pathname.slice(0, source.pathname.length - CLIENT_PATH.length);
 
   // A header holds Latin-1 only (fetch throws on any other character): the
   // name goes as its UTF-8 bytes, which the server reads back as a path's.
   function named(name) {
-    let bytes = "";
-    for (const byte of new TextEncoder().encode(name)) {
-      bytes += String.fromCharCode(byte);
-    }
-    return {[HEADER]: bytes};
+    const bytes = new TextEncoder().encode(name);
+    return {[HEADER]: Array.from(bytes, (byte) => String.fromCharCode(byte)).join("")};
   }
 
   function endpoint(name) {
@@ -3057,10 +3053,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     return answer.value;
   }
 
-  /** Call action `name` with positional arguments: the body is a JSON array. */
-  function call(name, ...args) {
-    return callWith(name, args);
-  }
+  // Positional arguments: the body is a JSON array.
+  const call = (name, ...args) => callWith(name, args);
 
   const pending = new WeakSet();
   // A field named "action" or "elements" hides the form's own property of
