@@ -3228,7 +3228,7 @@ def _main(argv: list[str] | None = None) -> int:
         description="Serve a WSGI app and its actions, or describe the actions.",
     )
     parser.add_argument(
-        "command", nargs="?", help="schema, openapi or typescript: print it and exit"
+        "command", nargs="?", choices=_DESCRIPTIONS, help="print it and exit"
     )
     parser.add_argument("app", metavar="module:app", help="e.g. myproject.web:app")
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
@@ -3241,8 +3241,6 @@ def _main(argv: list[str] | None = None) -> int:
         "--reload", action="store_true", help="restart when a source file changes"
     )
     args = parser.parse_args(argv)
-    if args.command is not None and args.command not in _DESCRIPTIONS:
-        parser.error(f"the command must be one of {', '.join(_DESCRIPTIONS)}")
     module_name, _, attribute = args.app.partition(":")
     if not module_name or not attribute:
         parser.error(f"expected module:app, not {args.app!r}")
