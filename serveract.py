@@ -3011,28 +3011,22 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 
   // One round trip: resolves to {value} or {redirect}, rejects with failure().
   async function send(url, body, headers) {
-    let response;
-    try {
-      response = await fetch(url, {
-        method: "POST",
-        // Cookies go to another origin only if it allows this one (CORS).
-        credentials: "include",
-        headers: Object.assign({Accept: "application/json"}, headers),
-        body,
-      });
-    } catch (err) {
+    const response = await fetch(url, {
+      method: "POST",
+      // Cookies go to another origin only if it allows this one (CORS).
+      credentials: "include",
+      headers: Object.assign({Accept: "application/json"}, headers),
+      body,
+    }).catch((err) => {
       throw failure(0, {type: "network_error", message: err.message});
-    }
+    });
     const redirect = response.headers.get("Serveract-Redirect");
     if (redirect) return {redirect};
     const json = /json/i.test(response.headers.get("Content-Type") || "");
-    let payload;
-    try {
-      // An action may answer HTML (a value with __html__): that comes as text.
-      payload = json ? await response.json() : await response.text();
-    } catch (err) {
+    // An action may answer HTML (a value with __html__): that comes as text.
+    const payload = await (json ? response.json() : response.text()).catch((err) => {
       throw failure(response.status, {message: `Unreadable answer: ${err.message}`});
-    }
+    });
     if (response.ok) return {value: payload};
     // A proxy's own error page has no JSON error body.
     const error = json && payload && payload.error;
