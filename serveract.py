@@ -2480,9 +2480,9 @@ class ServerActions:
             content_type="text/javascript",
             charset="utf-8",
             cache_control="no-cache",
+            etag=self._script_etag,
             conditional_response=True,  # If-None-Match: a 304
         )
-        response.etag = self._script_etag
         if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":  # WebOb misses it
             environ = {**environ, "HTTP_IF_NONE_MATCH": f'"{self._script_etag}"'}
         return response(environ, start_response)
