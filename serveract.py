@@ -2746,19 +2746,16 @@ def _check_bound(
 ) -> None:
     """Check the values ``hidden_field`` signs (``values`` as the action will
     receive them, ``given`` as passed) against the action's parameters."""
+    where = f"hidden_field({action.name!r})"
     for key, value in values.items():
         param = action.by_name.get(key) or action.var_kwargs
         if param is None:
-            raise TypeError(
-                f"hidden_field({action.name!r}): {key!r} names no parameter of it"
-            )
+            raise TypeError(f"{where}: {key!r} names no parameter of it")
         try:
             param.type.json(value)
         except _Invalid as error:
-            raise ValueError(
-                f"hidden_field({action.name!r}): {key}={given[key]!r} is no value "
-                f"the action takes ({error})"
-            ) from None
+            wrong = f"{key}={given[key]!r} is no value the action takes ({error})"
+            raise ValueError(f"{where}: {wrong}") from None
 
 
 def hidden_field(name: str) -> Markup:
