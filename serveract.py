@@ -2931,11 +2931,10 @@ def _typescript(actions: ServerActions) -> str:
         shape = "{" + fields + " }" if fields else "Record<string, never>"
         if action.var_kwargs is not None:
             shape = "Record<string, unknown>" + (f" & {shape}" if fields else "")
-        optional = "" if required else "?"
         if doc := _summary(action):
             methods.append(f"        /** {doc.replace('*/', '* /')} */\n")
         methods.append(
-            f"        {_ts_key(name)}(args{optional}: {shape}): "
+            f"        {_ts_key(name)}(args{'' if required else '?'}: {shape}): "
             f"Promise<{action.returns.ts}>;\n"
         )
         _resolve(_parameters(action), found, "#/$defs/")
