@@ -3121,10 +3121,6 @@ class _CommandError(Exception):
     """What stops the command: one line on stderr, exit status 1."""
 
 
-#: What ``python -m serveract`` allows on a loopback address (DNS rebinding).
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-
-
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -3268,7 +3264,7 @@ def _main(argv: list[str] | None = None) -> int:
             if actions._hosts is None and _is_loopback(args.host):
                 # No DNS rebinding to dev; 127.0.0.2 and the like are their own name.
                 named = (args.host,) if "." in args.host else ()
-                actions._allow_hosts([*_LOOPBACK_HOSTS, *named])
+                actions._allow_hosts(["localhost", "127.0.0.1", "[::1]", *named])
             _serve(app, args.host, args.port, args.threads)
     except _CommandError as error:
         print(f"python -m serveract: error: {error}", file=sys.stderr)
