@@ -1636,10 +1636,16 @@ def _decode_json(body: bytes) -> Any:
 # -- Security ---------------------------------------------------------------
 
 
+#: The dot that ends a fully qualified name ("example.com.:8000"), as Django
+#: drops it: the same site as without it.
+_FINAL_DOT = re.compile(r"\.(?=(:[0-9]*)?$)")
+
+
 def _normal_host(host: str) -> str:
-    """``host[:port]`` lowercased, without a default port. Both are dropped
-    whatever the scheme: behind a TLS proxy an ``http`` app sees ``:443``."""
-    host = host.strip().lower()
+    """``host[:port]`` lowercased, without a default port or a final dot.
+    Ports 80 and 443 are dropped whatever the scheme: behind a TLS proxy an
+    ``http`` app sees ``:443``."""
+    host = _FINAL_DOT.sub("", host.strip().lower(), 1)
     return host[:-3] if host.endswith(":80") else host.removesuffix(":443")
 
 

@@ -45,6 +45,10 @@ HOSTS = [
     pytest.param("[::1]:8000", True, id="ipv6-any-port"),
     pytest.param("example.com.evil.example", False, id="listed-as-prefix"),
     pytest.param("notexample.com", False, id="listed-as-suffix"),
+    # A fully qualified name's final dot names the same host (Django drops it).
+    pytest.param("example.com.", True, id="final-dot"),
+    pytest.param("shop.example.com.:8000", True, id="final-dot-and-port"),
+    pytest.param("example.com..", False, id="two-final-dots"),
 ]
 
 CALLS = ["header", "path", "form"]
