@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_apps as apps  # first: it puts BENCH_SERVERACT_DIR on sys.path
 from bench_apps import Environ, WSGIApp
 
