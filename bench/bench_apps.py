@@ -131,9 +131,6 @@ class Unreadable(io.RawIOBase):
     def __init__(self, body: bytes) -> None:
         super().__init__()
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: Any) -> int:
         raise AssertionError("wsgi.input was read")
 
