@@ -598,14 +598,17 @@ def _json_int(value: Any) -> int:
     raise _Invalid("expected an integer")
 
 
+#: The largest float: an integer literal of hundreds of digits may be more.
+_FLOAT_MAX = sys.float_info.max
+
+
 def _json_float(value: Any) -> float:
     if type(value) is float:
         return value
-    if type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:  # an integer literal of hundreds of digits
-            pass
+    # Compared exactly, as the schema's bounds: float() would round a few
+    # integers above the largest float down to it, and refuse the rest.
+    if type(value) is int and -_FLOAT_MAX <= value <= _FLOAT_MAX:
+        return float(value)
     raise _Invalid("expected a number")
 
 
@@ -689,7 +692,13 @@ _SCALARS: dict[Any, _Type] = {
         _json_text, _form_text, {"type": "string"}, "string", "text", blank=True
     ),
     int: _Type(_json_int, _form_int, {"type": "integer"}, "number", "an integer"),
-    float: _Type(_json_float, _form_float, {"type": "number"}, "number", "a number"),
+    float: _Type(
+        _json_float,
+        _form_float,
+        {"type": "number", "minimum": -_FLOAT_MAX, "maximum": _FLOAT_MAX},
+        "number",
+        "a number",
+    ),
     bool: _Type(
         _exact(bool, "true or false"),
         _text(lambda text: _BOOLEANS[text.lower()], "true or false"),

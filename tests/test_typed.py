@@ -1316,6 +1316,9 @@ def taking(hint: Any) -> serveract.Registry:
         pytest.param(set[Point], [{"x": 1}, {"x": 1}], id="set-of-frozen-dataclass"),
         pytest.param(Tagged, {"name": "a", "slug": "b"}, id="init-false-field-sent"),
         pytest.param(Tagged, {"name": "a"}, id="init-false-field-left-out"),
+        pytest.param(float, 10**309, id="float-beyond-the-largest"),
+        pytest.param(float, -(2**1024 - 2**970 - 1), id="float-that-would-round-in"),
+        pytest.param(float, int(sys.float_info.max), id="float-the-largest-as-int"),
     ],
 )
 def test_the_schema_refuses_what_the_binder_refuses(hint: Any, value: Any) -> None:
