@@ -918,7 +918,9 @@ def _tuple(items: list[_Type]) -> _Type:
     return _Type(from_json, _json_field(from_json, described), schema, ts, described)
 
 
-_INT_KEY = r"-?(0|[1-9][0-9]*)"
+#: An integer key: at most 4300 digits, as many as int() reads by default
+#: (and so the longest integer a JSON body may hold).
+_INT_KEY = r"-?(0|[1-9][0-9]{0,4299})"
 
 
 _INT_KEY_MATCH = re.compile(_INT_KEY).fullmatch
@@ -926,7 +928,7 @@ _INT_KEY_MATCH = re.compile(_INT_KEY).fullmatch
 
 def _int_key(text: str) -> int:
     if _INT_KEY_MATCH(text):
-        with contextlib.suppress(ValueError):  # more digits than int() reads
+        with contextlib.suppress(ValueError):  # sys.set_int_max_str_digits() lower
             return int(text)
     raise _Invalid("expected integer keys")
 

@@ -1319,6 +1319,8 @@ def taking(hint: Any) -> serveract.Registry:
         pytest.param(float, 10**309, id="float-beyond-the-largest"),
         pytest.param(float, -(2**1024 - 2**970 - 1), id="float-that-would-round-in"),
         pytest.param(float, int(sys.float_info.max), id="float-the-largest-as-int"),
+        pytest.param(dict[int, int], {"9" * 4300: 1}, id="int-key-of-4300-digits"),
+        pytest.param(dict[int, int], {"9" * 4301: 1}, id="int-key-int-cannot-read"),
     ],
 )
 def test_the_schema_refuses_what_the_binder_refuses(hint: Any, value: Any) -> None:
