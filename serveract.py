@@ -627,6 +627,11 @@ def _json_bytes(value: Any) -> bytes:
         raise _Invalid("expected text") from None
 
 
+#: Text UTF-8 holds: no lone surrogate, read as ECMA-262 reads it with or
+#: without the u flag (where a pair is two code units).
+_UTF8_TEXT = r"^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$"
+
+
 _form_int = _text(int, "an integer")
 _form_float = _text(_finite(float), "a number")
 #: What a checkbox, a select or a text field may say for a bool.
@@ -731,7 +736,7 @@ _SCALARS: dict[Any, _Type] = {
     bytes: _Type(
         _json_bytes,
         lambda value: value.read() if isinstance(value, Upload) else value.encode(),
-        {"type": "string"},
+        {"type": "string", "pattern": _UTF8_TEXT},
         "string",
         "text",
         blank=True,

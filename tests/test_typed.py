@@ -563,10 +563,12 @@ FORMATS: dict[str, st.SearchStrategy[str]] = {
 
 def strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
     """Text in the schema's ``format``, or matching its ``pattern`` (Python's
-    way: sometimes with a final newline), or any."""
+    way: sometimes with a final newline; lone surrogates too, which JSON's
+    ``\\ud800`` escapes carry, for a pattern that speaks of them), or any."""
     options = [FORMATS[schema["format"]]] if schema.get("format") in FORMATS else []
     if "pattern" in schema:
-        options.append(st.from_regex(schema["pattern"]))
+        anything = st.characters(exclude_categories=())
+        options.append(st.from_regex(schema["pattern"], alphabet=anything))
     return st.one_of(options) if options else TEXT
 
 
@@ -1321,6 +1323,8 @@ def taking(hint: Any) -> serveract.Registry:
         pytest.param(float, int(sys.float_info.max), id="float-the-largest-as-int"),
         pytest.param(dict[int, int], {"9" * 4300: 1}, id="int-key-of-4300-digits"),
         pytest.param(dict[int, int], {"9" * 4301: 1}, id="int-key-int-cannot-read"),
+        pytest.param(bytes, "a\udfff", id="bytes-of-a-lone-surrogate"),
+        pytest.param(bytes, "\U0001f600", id="bytes-of-a-surrogate-pair"),
     ],
 )
 def test_the_schema_refuses_what_the_binder_refuses(hint: Any, value: Any) -> None:
