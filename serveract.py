@@ -854,6 +854,34 @@ def _json_field(build: Callable[[Any], Any], description: str) -> Callable[[Any]
     return parse
 
 
+def _hashable(hint: Any, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether every value built for ``hint`` can go in a set: scalars,
+    choices, null and uploads, unions of them, and dataclasses hashed by
+    identity or by fields that are (a frozen one holding a list is not,
+    even in a field it sets itself)."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return all(_hashable(arg, seen) for arg in typing.get_args(hint))
+    if hint is type(None) or typing.get_origin(hint) is Literal:
+        return True
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return True
+    if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        try:
+            return _type_of(hint) in (_UPLOAD, *_SCALARS.values())
+        except TypeError:  # a field a dataclass sets itself, of a class's type
+            return getattr(hint, "__hash__", None) is not None
+    if hint.__hash__ is None:  # eq without frozen
+        return False
+    if hint.__hash__ is object.__hash__ or hint in seen:  # eq=False; or a cycle
+        return True
+    hints = typing.get_type_hints(hint)
+    return all(
+        _hashable(hints[field.name], seen | {hint})
+        for field in dataclasses.fields(hint)
+        if (field.compare if field.hash is None else field.hash)
+    )
+
+
 def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Type:
     """Lists, sets and tuples of one type; in a form, a field repeated (a list
     of lists or objects: the last one, as JSON text)."""
@@ -866,9 +894,10 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
     if build in (set, frozenset):
         if item is _ANY:
             item = _SIMPLE
-        elif nested or getattr(typing.get_args(hint)[0], "__hash__", 0) is None:
+        elif not _hashable(typing.get_args(hint)[0]):
             raise TypeError(
-                f"{hint!r}: a set's items must be simple values or frozen dataclasses"
+                f"{hint!r}: a set's items must be simple values "
+                "or frozen dataclasses of them"
             )
     described = f"a list of {item.description}"
 
