@@ -774,7 +774,9 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
     """Enums and Literals: JSON by value (1 and 1.0 alike, never true), form
     fields by their text."""
     for value in values:
-        if type(value) not in (str, int, float, bool, type(None)):
+        # NaN and the infinities are no JSON: the schema would not be JSON.
+        finite = type(value) is not float or math.isfinite(value)
+        if type(value) not in (str, int, float, bool, type(None)) or not finite:
             raise TypeError(f"{hint!r}: only JSON values can be choices, not {value!r}")
 
     def key(value: Any) -> tuple[type, Any]:

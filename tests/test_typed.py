@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
 import importlib.util
 import inspect
 import json
+import math
 import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 from wsgiref.validate import validator
 
 import hypothesis.strategies as st
@@ -1363,6 +1365,26 @@ def test_a_set_that_may_hold_what_no_set_holds_is_refused_at_registration(
     # The binder refused every JSON list holding such an item (a list, or a
     # dataclass hashing one, goes in no set), which the schema allowed.
     with pytest.raises(TypeError, match="frozen dataclasses"):
+        taking(hint)
+
+
+class Limit(enum.Enum):
+    NONE = math.inf
+    LOW = 10
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        pytest.param(Literal[math.nan], id="literal-nan"),
+        pytest.param(Literal[1, -math.inf], id="literal-minus-infinity"),
+        pytest.param(Limit, id="enum-with-an-infinite-member"),
+    ],
+)
+def test_a_choice_no_json_holds_is_refused_at_registration(hint: Any) -> None:
+    # The schema's enum held NaN or Infinity: no JSON (the CLI printed them
+    # anyway), and no client could send them.
+    with pytest.raises(TypeError, match="only JSON values can be choices"):
         taking(hint)
 
 
