@@ -1111,7 +1111,9 @@ def _type_of(hint: Any) -> _Type:
             return _UPLOAD
         if dataclasses.is_dataclass(hint):
             return _dataclass(hint)
-    if origin is tuple and not (len(args) == 2 and args[1] is ...):
+    # A bare typing.Tuple is any tuple, as tuple is; tuple[()] has no items.
+    fixed = origin is tuple and hint is not typing.Tuple  # noqa: UP006
+    if fixed and not (len(args) == 2 and args[1] is ...):
         return _tuple([_type_of(a) for a in args])
     kind = origin or hint
     if kind in _SEQUENCES:

@@ -27,6 +27,7 @@ import math
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -1416,6 +1417,17 @@ def test_the_empty_tuple_is_described_by_a_valid_schema() -> None:
         answer = call(client, "take", {"value": value})
         valid = is_valid(schemas["parameters"], {"value": value})
         assert valid == (answer.status_int == 200), value
+
+
+def test_a_bare_typing_tuple_is_any_tuple_as_tuple_is() -> None:
+    # It was read as tuple[()]: [] was the one value accepted and described.
+    bare = typing.Tuple  # noqa: UP006 (the spelling under test)
+    app = serveract.ServerActions(lambda environ, start: [], taking(bare))
+    schema = app.schema()["actions"]["take"]["parameters"]
+    client = webtest.TestApp(app)
+    for value in ([], [1, "a"], [[1], None]):
+        assert call(client, "take", {"value": value}).status_int == 200, value
+        assert is_valid(schema, {"value": value}), value
 
 
 def test_an_init_var_without_a_default_is_refused_at_registration() -> None:
