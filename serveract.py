@@ -1008,12 +1008,15 @@ _TS_TAKEN = frozenset(
 
 def _dataclass(cls: type) -> _Type:
     """Objects with the dataclass's fields, described under ``$defs`` by its
-    name (made unique: two modules may each have a ``Point``; and ``Client_``
-    for ``Client``, a name the TypeScript declarations use)."""
+    name (made unique: two modules may each have a ``Point``; ``Client_``
+    for ``Client``, a name the TypeScript declarations use; and ``X_returns_``
+    for ``X_returns``, the name of the answers' ``X`` in an OpenAPI document)."""
     qualified = f"{cls.__module__}.{cls.__qualname__}"
     name = cls.__name__
-    while name in _TS_TAKEN or (
-        name in _DEFINITIONS and _DEFINITIONS[name][2] != qualified
+    while (
+        name in _TS_TAKEN
+        or name.endswith("_returns")
+        or (name in _DEFINITIONS and _DEFINITIONS[name][2] != qualified)
     ):
         name += "_"
     described = f"an object ({cls.__name__})"

@@ -1275,6 +1275,33 @@ def test_dataclasses_named_as_typescript_types_do_not_merge_with_them(
 
 
 @dataclasses.dataclass
+class Figure_returns:  # an app's name, and the name of the answers' Figure
+    sides: str
+
+
+@dataclasses.dataclass
+class Figure:
+    corners: int
+
+
+def test_a_dataclass_named_as_an_answer_variant_keeps_a_name_of_its_own() -> None:
+    reg = serveract.Registry()
+
+    @reg.action
+    def draw(outline: Figure_returns) -> Figure:
+        return Figure(len(outline.sides))
+
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    answered = call(webtest.TestApp(app), "draw", {"outline": {"sides": "abc"}}).json
+    # The answer was described by Figure_returns's own schema, under the
+    # name the OpenAPI document gives the answers' Figure.
+    schema = answer_schema(app.openapi(), "draw", "200")
+    assert is_valid(schema, answered), errors_of(schema, answered)
+    request = app.schema()["actions"]["draw"]["parameters"]
+    assert is_valid(request, {"outline": {"sides": "abc"}})
+
+
+@dataclasses.dataclass
 class Tagged:
     name: str
     slug: str = dataclasses.field(default="", init=False)
