@@ -645,7 +645,9 @@ _DECIMAL = r"-?[0-9]+(\.[0-9]+)?" + _EXPONENT
 _FORM_DECIMAL = r"-?([0-9]+(\.[0-9]+)?|\.[0-9]+)" + _EXPONENT
 _UUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-_SECONDS = r":[0-5][0-9](\.[0-9]{3}|\.[0-9]{6})?"
+#: A fraction of any length (RFC 3339; HTML sends 1 to 3 digits), read to
+#: the microsecond.
+_SECONDS = r":[0-5][0-9](\.[0-9]+)?"
 _CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9]"
 _OFFSET = f"([Zz]|[+-]{_CLOCK})"
 #: RFC 3339, for JSON: seconds and an offset are required.
@@ -685,11 +687,18 @@ def _textual(
     return _Type(from_json, form, schema, ts, description)
 
 
+_FRACTION = re.compile(r"\.([0-9]+)")
+
+
 def _iso(kind: Any) -> Callable[[str], Any]:
-    # Python 3.10 reads neither "Z" nor a lowercase "t".
-    return lambda text: kind.fromisoformat(
-        text.replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
-    )
+    # Python 3.10 reads neither "Z" nor a lowercase "t", and a fraction of
+    # 3 or 6 digits only: it gets 6, the digits past them dropped.
+    def parse(text: str) -> Any:
+        text = text.replace("t", "T").replace("z", "+00:00").replace("Z", "+00:00")
+        text = _FRACTION.sub(lambda m: "." + f"{m[1]:0<6}"[:6], text, 1)
+        return kind.fromisoformat(text)
+
+    return parse
 
 
 _SCALARS: dict[Any, _Type] = {

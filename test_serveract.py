@@ -749,6 +749,28 @@ class TestFormBinding:
         answer = middleware().post("/", {"amount": text}, headers=headers)
         assert answer.json == value  # as text: every digit kept
 
+    @pytest.mark.parametrize(
+        ("text", "value"),
+        [
+            ("10:05", "10:05:00"),
+            ("10:05:30", "10:05:30"),
+            ("10:05:30.5", "10:05:30.500000"),  # HTML's 1 to 3 digits
+            ("10:05:30.25", "10:05:30.250000"),
+            ("10:05:30.125", "10:05:30.125000"),
+            ("10:05:30.123456789Z", "10:05:30.123456+00:00"),  # RFC 3339's any
+        ],
+    )
+    def test_a_time_takes_a_fraction_of_any_length(self, reg, middleware, text, value):
+        @reg.action
+        def alarm(at: datetime.time) -> Any:
+            return at
+
+        headers = {"Serveract-Action": "alarm"}
+        client = middleware()
+        assert client.post("/", {"at": text}, headers=headers).json == value
+        if text.endswith("Z"):  # JSON takes RFC 3339 times only (an offset)
+            assert client.call("alarm", {"at": text}).json == value
+
     def test_an_empty_choice_is_chosen_not_missing(self, reg, middleware):
         # <select><option value="">any</option>...: "" is one of the values,
         # so an empty field is that value, as it is for text.
