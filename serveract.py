@@ -1478,8 +1478,13 @@ class _Replay:
         return self._more(line, size, self._stream.readline)
 
     def _more(self, data: bytes, size: int | None, read: Any) -> bytes:
-        """``data`` from the head, then the stream's up to ``size`` in all."""
-        rest = -1 if size is None or size < 0 else size - len(data)
+        """``data`` from the head, then the stream's up to ``size`` in all.
+        With no size, the stream is asked with none: PEP 3333 has servers
+        take ``read()`` and ``readline()``, and no more (cheroot reads on
+        past the body for -1, or nothing of a chunked body)."""
+        if size is None or size < 0:
+            return data + bytes(read())
+        rest = size - len(data)
         return data + bytes(read(rest)) if rest else data
 
     # Werkzeug reads with readinto, io.TextIOWrapper with read1, when the
@@ -1498,11 +1503,12 @@ class _Replay:
         view[: len(data)] = data
         return len(data)
 
-    def read1(self, size: int = -1) -> bytes:
+    def read1(self, size: int | None = -1) -> bytes:
         data = self._head.read(size)
         if data or size == 0:
             return data
-        return bytes(getattr(self._stream, "read1", self._stream.read)(size))
+        read1 = getattr(self._stream, "read1", self._stream.read)
+        return self._more(data, size, read1)
 
     def peek(self, size: int = 0) -> bytes:
         left = self._head.getvalue()[self._head.tell() :]

@@ -2040,6 +2040,46 @@ class TestPassThrough:
         assert seen == [use(io.BufferedReader(Socket(body)))]
         assert pings == []
 
+    @pytest.mark.parametrize("length", ["exact", "chunked"])
+    @pytest.mark.parametrize(
+        "use",
+        [
+            pytest.param(lambda s: s.read(), id="read"),
+            pytest.param(lambda s: b"".join(iter(s.readline, b"")), id="readline"),
+            pytest.param(lambda s: b"".join(s), id="iteration"),
+            pytest.param(lambda s: b"".join(s.readlines()), id="readlines"),
+            pytest.param(lambda s: b"".join(iter(s.read1, b"")), id="read1"),
+        ],
+    )
+    def test_a_passed_through_form_read_with_no_size_asks_the_server_for_none(
+        self, middleware, pings, length, use
+    ):
+        """PEP 3333 has servers take ``read()`` and ``readline()`` with no
+        argument, and no more: cheroot (CherryPy's server) takes a size of
+        -1 as a size, and reads its socket on past the body, into the next
+        request, or reads nothing of a chunked body."""
+
+        class PEP3333Body(ServerBody):
+            def read(self, size: int | None = None) -> bytes:
+                assert size is None or size >= 0, f"read({size}) of a WSGI input"
+                return self._data.read(size)
+
+            def readline(self) -> bytes:  # PEP 3333: "size" is not supported
+                return self._data.readline()
+
+        seen: list[bytes] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            seen.append(use(environ["wsgi.input"]))
+            start_response("204 No Content", [])
+            return []
+
+        body = b"title=milk\n&note=" + b"n" * 10_000 + b"\n&done=on"
+        client = middleware(app, validate=False)
+        client.send(body, FORM, length=length, stream=PEP3333Body(body), status=204)
+        assert seen == [body]
+        assert pings == []
+
     def test_a_passed_through_form_body_is_a_context_manager(self, middleware, pings):
         closed: list[bool] = []
 
