@@ -1406,7 +1406,13 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
     if value:
         if not value.isdecimal():  # what int() reads; in latin-1, only 0-9
             raise _Failure(400, "Content-Length is not a number")
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() reads (4,300): zeros first?
+            digits = value.lstrip("0")
+            if len(digits) >= 20:  # 10**19 or more: over any limit
+                return sys.maxsize
+            return int(digits or 0)
     return None if environ.get("wsgi.input_terminated") else 0
 
 

@@ -439,6 +439,34 @@ def test_a_malformed_content_length_is_400(
     assert pings == [] and client.calls == []
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "action"),
+    [
+        pytest.param("application/json", b'["hello"]', "ping", id="header-call"),
+        pytest.param(FORM, b"%24action=ping&note=hello", None, id="form-call"),
+        pytest.param(MULTIPART, ACTION_PART + PART + b"hello\r\n", None, id="multi"),
+    ],
+)
+def test_a_content_length_of_thousands_of_digits_is_still_a_number(
+    middleware: Callable[..., Client],
+    pings: list[str],
+    content_type: str,
+    body: bytes,
+    action: str | None,
+) -> None:
+    # int() refuses more than 4,300 digits; Content-Length is 1*DIGIT (RFC 9110).
+    client = middleware(max_body_size=LIMIT, validate=False)  # int() in it too
+    if content_type == MULTIPART:
+        body += f"--{BOUNDARY}--\r\n".encode()
+    padded = "0" * 5000 + str(len(body))
+    client.send(body, content_type, action=action, length=padded)
+    assert pings == ["hello"]
+    huge = "9" * 5000
+    answer = client.send(body, content_type, action=action, length=huge, status=413)
+    assert answer.error["data"] == {"limit": LIMIT}
+    assert pings == ["hello"]
+
+
 @pytest.mark.parametrize("length", ["-1", "abc"])
 def test_a_malformed_content_length_on_a_form_is_left_to_the_app(
     middleware: Callable[..., Client], pings: list[str], length: str
