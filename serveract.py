@@ -1422,6 +1422,16 @@ def _too_large(limit: int) -> _Failure:
     )
 
 
+#: What a server's input raises for a body it cannot read to its end (a
+#: chunked body cut short, a client that stopped sending): gunicorn and
+#: Werkzeug an OSError, cheroot a ValueError, a socket timeout a TimeoutError.
+_READ_ERRORS = (OSError, ValueError)
+
+
+def _unreadable() -> _Failure:
+    return _Failure(400, "The request body could not be read to its end")
+
+
 def _chunks(
     stream: Any, head: bytes, length: int | None, limit: int
 ) -> Iterator[bytes]:
@@ -1437,7 +1447,10 @@ def _chunks(
             yield bytes(chunk)
         if got == want:
             return
-        chunk = stream.read(min(_CHUNK_SIZE, want - got))
+        try:
+            chunk = stream.read(min(_CHUNK_SIZE, want - got))
+        except _READ_ERRORS:
+            raise _unreadable() from None
         if not chunk:
             if length is None:
                 return
@@ -1450,7 +1463,10 @@ def _read_body(stream: Any, head: bytes, length: int | None, limit: int) -> byte
     when the server gives it (no generator: 7 % of a JSON call)."""
     if length is not None:
         if len(head) < length:
-            head += stream.read(length - len(head))
+            try:
+                head += stream.read(length - len(head))
+            except _READ_ERRORS:
+                raise _unreadable() from None
         if len(head) >= length:
             return head[:length]
     return b"".join(_chunks(stream, head, length, limit))

@@ -5,6 +5,7 @@ form fields and uploads counted, uploads spooled to disk and closed, and a
 from __future__ import annotations
 
 import gc
+import io
 import json
 import tracemalloc
 import typing
@@ -425,6 +426,67 @@ def test_a_form_call_shorter_than_its_content_length_is_400(
         assert answer.error["message"] == (
             "The request body ended before its Content-Length"
         )
+    assert pings == [] and client.calls == []
+
+
+class BreakingInput:
+    """A body its server cannot read to the end: ``data``, then ``error``."""
+
+    def __init__(self, data: bytes, error: Exception) -> None:
+        self._data = io.BytesIO(data)
+        self._error = error
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._data.read(size)
+        if not data and size:
+            raise self._error
+        return data
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(OSError("Missing chunk terminating newline"), id="werkzeug"),
+        pytest.param(ValueError("Bad chunked transfer coding"), id="cheroot"),
+        pytest.param(TimeoutError("timed out"), id="timeout"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("action", "content_type", "head"),
+    [
+        pytest.param("ping", "application/json", b'["', id="header-json"),
+        pytest.param("ping", MULTIPART, PART, id="header-multipart"),
+        pytest.param(None, FORM, b"%24action=ping&note=", id="form"),
+        pytest.param(None, MULTIPART, ACTION_PART + PART, id="form-multipart"),
+    ],
+)
+@pytest.mark.parametrize("length", ["exact", "chunked"])
+def test_a_body_the_server_cannot_read_to_its_end_is_400(
+    middleware: Callable[..., Client],
+    pings: list[str],
+    error: Exception,
+    action: str | None,
+    content_type: str,
+    head: bytes,
+    length: str,
+) -> None:
+    # A chunked body cut short, or a client that stopped sending: gunicorn
+    # and Werkzeug raise an OSError, cheroot a ValueError, a socket timeout
+    # a TimeoutError. The client's doing, not a fault of the action's (500).
+    client = middleware(max_body_size=LIMIT, validate=False)
+    sent = head + b"n" * 20_000  # past the first bytes looked at for $action
+    declared = len(sent) + 100 if length == "exact" else "chunked"
+    # A form's action is found in its first bytes, a header call's in none.
+    for data in [sent] if action is None else [b"", sent]:
+        stream = BreakingInput(data, error)
+        answer = client.send(
+            b"", content_type, action=action, length=declared, stream=stream, status=400
+        )
+        assert answer.error == {
+            "type": "bad_request",
+            "message": "The request body could not be read to its end",
+            "data": None,
+        }
     assert pings == [] and client.calls == []
 
 
