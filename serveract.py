@@ -1401,7 +1401,8 @@ def _media_type(content_type: str) -> str:
 
 def _content_length(environ: WSGIEnvironment) -> int | None:
     """The declared body length; ``None`` when unknown (a chunked body the
-    server terminates); 0 when absent."""
+    server terminates); 0 when absent, unless the body is chunked and the
+    server handed it over undecoded (wsgiref): a 400, not a body of none."""
     value = environ.get("CONTENT_LENGTH")
     if value:
         if not value.isdecimal():  # what int() reads; in latin-1, only 0-9
@@ -1413,7 +1414,15 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
             if len(digits) >= 20:  # 10**19 or more: over any limit
                 return sys.maxsize
             return int(digits or 0)
-    return None if environ.get("wsgi.input_terminated") else 0
+    if environ.get("wsgi.input_terminated"):
+        return None
+    if "HTTP_TRANSFER_ENCODING" in environ:
+        raise _Failure(
+            400,
+            "The request body has no Content-Length and the server did not "
+            "decode its Transfer-Encoding",
+        )
+    return 0
 
 
 def _too_large(limit: int) -> _Failure:

@@ -154,6 +154,29 @@ def test_without_content_length_or_a_terminated_input_there_is_no_body(
     assert not stream.touched
 
 
+def test_a_chunked_body_the_server_did_not_decode_is_400_not_no_body(
+    client: Client, pings: list[str]
+) -> None:
+    # wsgiref hands a chunked body over undecoded, with neither CONTENT_LENGTH
+    # nor wsgi.input_terminated: the call has arguments the action never gets.
+    stream = UntouchableInput()
+    headers = {"Transfer-Encoding": "chunked"}
+    answer = client.send(
+        b"",
+        "application/json",
+        action="ping",
+        headers=headers,
+        length=None,
+        stream=stream,
+        status=400,
+    )
+    assert answer.error["message"] == (
+        "The request body has no Content-Length and the server did not decode "
+        "its Transfer-Encoding"
+    )
+    assert pings == [] and not stream.touched
+
+
 # -- Form fields and uploads --------------------------------------------------
 
 
