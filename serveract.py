@@ -447,7 +447,8 @@ def register_module(
         ):
             if value.__name__ != "<lambda>":
                 name = value.__name__
-            target.action(value, name=name)
+            if target.get(name) is not value:  # else kept, with its limit=, bound=
+                target.action(value, name=name)
             names.append(name)
     return names
 

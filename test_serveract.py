@@ -199,6 +199,26 @@ class TestRegistry:
         # A module object works too, and registering again is harmless.
         assert serveract.register_module(module, reg) == names
 
+    def test_register_module_keeps_the_options_of_a_function_the_module_decorated(
+        self, restore_default_registry, tmp_path, monkeypatch
+    ):
+        # "use server" for the file, @action for the options of one of them.
+        (tmp_path / "limited_actions.py").write_text(
+            textwrap.dedent(
+                """
+                import serveract
+
+                @serveract.action(limit="5/minute", bound=["user_id"])
+                def delete_user(user_id: int) -> None: ...
+                """
+            )
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+        assert serveract.register_module("limited_actions") == ["delete_user"]
+        registered = serveract.registry._actions["delete_user"]
+        assert registered.bound == {"user_id"}
+        assert registered.limit is not None
+
 
 # -- Binding JSON values ------------------------------------------------------
 
