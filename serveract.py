@@ -868,13 +868,16 @@ def _json_field(build: Callable[[Any], Any], description: str) -> Callable[[Any]
 
 def _hashable(hint: Any, seen: frozenset[type] = frozenset()) -> bool:
     """Whether every value built for ``hint`` can go in a set: scalars,
-    choices, null and uploads, unions of them, and dataclasses hashed by
-    identity or by fields that are (a frozen one holding a list is not,
-    even in a field it sets itself)."""
+    choices, null and uploads, unions, tuples and frozensets of them, and
+    dataclasses hashed by identity or by fields that are (a frozen one
+    holding a list is not, even in a field it sets itself)."""
     if typing.get_origin(hint) in (Union, types.UnionType):
         return all(_hashable(arg, seen) for arg in typing.get_args(hint))
     if hint is type(None) or typing.get_origin(hint) is Literal:
         return True
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (tuple, frozenset) and args:  # built as such
+        return all(arg is ... or _hashable(arg, seen) for arg in args)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return True
     if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):

@@ -1336,6 +1336,12 @@ class Identified:  # hashed by identity, whatever it holds
     items: list[int]
 
 
+@dataclasses.dataclass(frozen=True)
+class Span:  # frozen, hashing a tuple and a frozenset: both built hashable
+    bounds: tuple[int, int]
+    tags: frozenset[str] = frozenset()
+
+
 def taking(hint: Any) -> serveract.Registry:
     """A registry with one action, ``take(value: hint) -> int``."""
     reg = serveract.Registry()
@@ -1357,6 +1363,15 @@ def taking(hint: Any) -> serveract.Registry:
         pytest.param(frozenset[Any], [[1]], id="frozenset-of-any-holding-a-list"),
         pytest.param(set[Point], [{"x": 1}, {"x": 1}], id="set-of-frozen-dataclass"),
         pytest.param(set[Identified], [{"items": [1]}], id="set-of-identity-hashed"),
+        pytest.param(
+            set[Span],
+            [{"bounds": [1, 2], "tags": ["a"]}, {"bounds": [1, 2], "tags": ["a"]}],
+            id="set-of-frozen-dataclass-holding-a-tuple",
+        ),
+        pytest.param(
+            set[tuple[str, int] | None], [["a", 1], None], id="set-of-optional-tuple"
+        ),
+        pytest.param(frozenset[tuple[int, ...]], [[1], [1, 2]], id="set-of-tuples"),
         pytest.param(Tagged, {"name": "a", "slug": "b"}, id="init-false-field-sent"),
         pytest.param(Tagged, {"name": "a"}, id="init-false-field-left-out"),
         pytest.param(float, 10**309, id="float-beyond-the-largest"),
