@@ -2551,8 +2551,9 @@ class ServerActions:
     def _answer_error(start: StartResponse, failure: _Failure) -> Iterable[bytes]:
         try:
             body = _encode_json({"error": failure.as_json()})
-        except (TypeError, ValueError, RecursionError):
-            logger.error("ActionError data cannot be encoded as JSON: %r", failure.data)
+        except Exception:  # what the data's own code raised too (its fields)
+            # With the traceback, not the data's repr: that may raise as well.
+            logger.exception("ActionError data cannot be encoded as JSON")
             body = _encode_json({"error": {**failure.as_json(), "data": None}})
         return _answer(start, _status_line(failure.status), body, failure.headers)
 

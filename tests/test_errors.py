@@ -185,3 +185,42 @@ def test_an_answer_that_fails_to_render_is_a_generic_logged_500(
         assert answer.error["type"] == "internal_error"
         assert "hunter2" not in answer.text
         assert any(error_id in r.getMessage() for r in caplog.records)
+
+
+@dataclasses.dataclass
+class HalfBuilt:
+    name: str
+    slug: str = dataclasses.field(init=False)  # never set: reading it raises
+
+
+class Unordered:
+    """Goes in a set, whose encoding sorts it: comparing raises."""
+
+    def __lt__(self, other: object) -> bool:
+        raise LookupError("no order")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({"who": HalfBuilt("a")}, id="dataclass-with-an-unset-field"),
+        pytest.param({"items": {Unordered(), Unordered()}}, id="set-sorting-raises"),
+    ],
+)
+def test_action_error_data_that_fails_to_encode_is_answered_without_it(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+    data: Any,
+) -> None:
+    # Encoding the data runs its code (a dataclass's fields, a set's order):
+    # what that raises is logged, never an exception out of the middleware.
+    @reg.action
+    def refuse() -> None:
+        raise serveract.ActionError("Not today.", 409, data)
+
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        answer = middleware().call("refuse", status=409)
+    assert answer.error["message"] == "Not today."
+    assert answer.error["data"] is None
+    assert "ActionError data cannot be encoded as JSON" in caplog.text
