@@ -427,9 +427,9 @@ def register_module(
     "use server").
 
     Imported functions, classes and names starting with ``_`` are skipped.
-    Each function is registered under its ``__name__``, a lambda under the
-    name it is assigned to. Every one becomes a public HTTP endpoint, so
-    each must check its own authorization.
+    Each function is registered under its ``__name__``, unless the module
+    registered it already (as it was). Every one becomes a public HTTP
+    endpoint, so each must check its own authorization.
 
     :param module: a module object or a dotted name to import.
     :param registry: where to register; the default registry if omitted.
@@ -438,6 +438,10 @@ def register_module(
     if isinstance(module, str):
         module = importlib.import_module(module)
     target = _default_registry if registry is None else registry
+    # A function the module registered itself (with a name, limit= or
+    # bound=) stays as it is: a second name without its bound= would let
+    # any client choose the values it binds.
+    registered = {action.func: name for name, action in target._actions.items()}
     names = []
     for name, value in vars(module).items():
         if (
@@ -445,11 +449,9 @@ def register_module(
             and inspect.isfunction(value)
             and value.__module__ == module.__name__
         ):
-            if value.__name__ != "<lambda>":
-                name = value.__name__
-            if target.get(name) is not value:  # else kept, with its limit=, bound=
-                target.action(value, name=name)
-            names.append(name)
+            if value not in registered:
+                registered[value] = target.action(value).__name__
+            names.append(registered[value])
     return names
 
 
