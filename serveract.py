@@ -384,13 +384,17 @@ class Registry:
             raise TypeError(f"action {name!r} must be a function, not {func!r}")
         if isinstance(bound, str):  # would be read letter by letter
             raise TypeError(f"bound is a list of names, e.g. [{bound!r}], not a str")
-        new = _Action(name, func, frozenset(bound), limit)
-        existing = self._actions.setdefault(name, new)
-        if existing.func is not func:
+        existing = self._actions.get(name)
+        if existing is None:
+            self._actions[name] = _Action(name, func, frozenset(bound), limit)
+        elif existing.func is not func:
             raise ValueError(
                 f"action name {name!r} is already taken by {existing.func!r}"
             )
-        if (existing.bound, existing.limit) != (new.bound, new.limit):
+        elif (existing.bound, existing.limit) != (
+            frozenset(bound),
+            None if limit is None else _parse_limit(limit),
+        ):
             raise ValueError(
                 f"action {name!r} is already registered with other bound= or limit="
             )

@@ -133,6 +133,11 @@ class TestRegistry:
         with pytest.raises(ValueError, match="already taken"):
             reg.action(other, name="dup")
 
+        def unbuildable(db: Connection) -> None: ...  # taken says more than its hint
+
+        with pytest.raises(ValueError, match="already taken"):
+            reg.action(unbuildable, name="dup")
+
     def test_registering_again_with_other_options_is_refused(self, reg):
         def pay(amount: int, account: int = 0) -> None: ...
 
