@@ -183,6 +183,17 @@ class TestRegistry:
             reg.action(take)
         assert "take" not in reg
 
+    @pytest.mark.parametrize("key", [float, bytes, datetime.date, tuple[int, int]])
+    def test_a_dict_keyed_by_what_json_keys_cannot_be_fails_at_registration(
+        self, reg, key
+    ):
+        def count(values: Any) -> None: ...
+
+        count.__annotations__["values"] = dict[key, int]  # type: ignore[valid-type]
+        with pytest.raises(TypeError, match="JSON object keys are text"):
+            reg.action(count)
+        assert "count" not in reg
+
     def test_register_module_makes_only_the_public_functions_defined_there_callable(
         self, reg, middleware, tmp_path, monkeypatch
     ):
@@ -240,6 +251,16 @@ class Color(enum.Enum):
 class Level(enum.IntEnum):
     LOW = 1
     HIGH = 2
+
+
+@dataclasses.dataclass
+class Span:
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("a span ends after it starts")
 
 
 @dataclasses.dataclass
@@ -384,6 +405,16 @@ class TestJsonBinding:
         ]
         extra = client.call("ship", [{"street": "x", "zip": 1, "evil": 1}], status=422)
         assert "unexpected field 'evil'" in extra.error["data"][0]["message"]
+
+    def test_a_dataclass_its_post_init_refuses_is_a_422(self, reg, middleware):
+        @reg.action
+        def measure(span: Span) -> int:
+            return span.end - span.start
+
+        client = middleware()
+        assert client.call("measure", [{"start": 1, "end": 3}]).json == 2
+        error = client.call("measure", [{"start": 3, "end": 1}], status=422).error
+        assert error["data"] == [{"field": "span", "message": "expected a valid Span"}]
 
     def test_missing_unexpected_and_too_many_arguments_are_422(self, reg, middleware):
         @reg.action
@@ -706,7 +737,9 @@ class TestFormBinding:
             {"field": "document", "message": "expected a file upload"}
         ]
 
-    @pytest.mark.parametrize("hint", [typing.BinaryIO, serveract.Upload])
+    @pytest.mark.parametrize(
+        "hint", [typing.BinaryIO, typing.IO[bytes], io.BufferedReader, serveract.Upload]
+    )
     def test_an_uploaded_file_is_a_serveract_upload(self, reg, middleware, hint):
         received: list[Any] = []
 
@@ -856,6 +889,44 @@ class TestFormBinding:
             headers={"Serveract-Action": "ship_all"},
         )
         assert answer.json == [["Main", "S"], [{"a": 1}]]
+
+    def test_a_structured_field_that_is_no_json_text_is_listed_in_the_422(
+        self, reg, middleware
+    ):
+        @reg.action
+        def ship(address: Address) -> str:
+            return address.street
+
+        client = middleware()
+        headers = {"Serveract-Action": "ship"}
+        error = client.post("/", {"address": "Main 1"}, headers=headers, status=422)
+        assert error.json["error"]["data"] == [
+            {"field": "address", "message": "expected an object (Address) as JSON"}
+        ]
+        uploaded = client.post(
+            "/",
+            {},
+            upload_files=[("address", "address.json", b'{"street": "Main", "zip": 1}')],
+            headers=headers,
+            status=422,
+        )
+        assert uploaded.json["error"]["data"] == [
+            {
+                "field": "address",
+                "message": "expected an object (Address) as JSON, not a file",
+            }
+        ]
+
+    def test_the_action_field_sent_as_a_file_is_a_400(self, reg, middleware, pings):
+        client = middleware()
+        answer = client.post(
+            "/",
+            [("note", "x")],
+            upload_files=[("$action", "ping.txt", b"ping")],
+            status=400,
+        )
+        assert answer.error["message"] == "The $action field must be text"
+        assert pings == [] and client.calls == []
 
     # -- Decoding bodies ----------------------------------------------------------
 
@@ -1718,6 +1789,15 @@ class TestNoJavaScriptForms:
             pytest.param(
                 "session=new; Max-Age=\xb2", "session=new; theme=dark", id="odd"
             ),
+            # A date past what the clock can count is far in the future.
+            pytest.param(
+                "session=new; Expires=Fri, 31 Dec 99999999999 23:59:59 GMT",
+                "session=new; theme=dark",
+                id="expires-past-the-clock",
+            ),
+            # No name, or no "=": a cookie the browser ignores (RFC 6265).
+            pytest.param("=new", "session=old; theme=dark", id="no-name"),
+            pytest.param("session", "session=old; theme=dark", id="no-value"),
         ],
     )
     def test_the_page_rendered_again_sees_the_cookies_the_action_set(
@@ -1796,6 +1876,46 @@ class TestNoJavaScriptForms:
     def test_the_result_is_none_for_requests_that_call_no_action(self, client):
         assert client.get("/").json["result"] is None
         assert serveract.result({}) is None
+
+    @pytest.mark.parametrize("body", [b"%24action=ping&note=slow", b"note=slow"])
+    def test_a_form_handed_over_a_few_bytes_per_read_is_read_whole(
+        self, middleware, pings, body
+    ):
+        class Trickle(ServerBody):  # a server returning what has arrived so far
+            def read(self, size: int = -1) -> bytes:
+                return self._data.read(size if size < 0 else min(size, 5))
+
+        client = middleware()
+        client.send(body, FORM, stream=Trickle(body))
+        if body.startswith(b"%24action"):
+            assert pings == ["slow"]
+        else:
+            assert pings == [] and client.calls[-1].body == body
+
+    def test_a_page_that_fails_while_rendering_again_answers_its_error_page(
+        self, reg, middleware
+    ):
+        # PEP 3333: an app may call start_response again, with exc_info,
+        # until it has sent a byte; the error page must not be cached either.
+        @reg.action
+        def note() -> str:
+            return "noted"
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "text/html")])
+            try:
+                raise RuntimeError("the template is broken")
+            except RuntimeError:
+                start_response(
+                    "500 Internal Server Error",
+                    [("Content-Type", "text/plain"), ("Cache-Control", "max-age=60")],
+                    sys.exc_info(),
+                )
+            return [b"sorry"]
+
+        response = middleware(app).post("/", {"$action": "note"}, status=500)
+        assert response.body == b"sorry"
+        assert response.headers.getall("Cache-Control") == ["no-store"]
 
 
 # -- Pass-through, byte for byte ----------------------------------------------
@@ -2187,6 +2307,23 @@ class TestOptions:
         # A limiter is checked when it is given, not at the first call (a 500).
         with pytest.raises(TypeError, match="limiter"):
             serveract.ServerActions(app, reg, limiter=object())  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="registry"):
+            serveract.ServerActions(app, {"ping": print})  # type: ignore[arg-type]
+        for action_path in ("/_serveract", "_serveract/", ""):
+            with pytest.raises(ValueError, match="action_path"):
+                serveract.ServerActions(app, reg, action_path=action_path)
+
+    def test_a_hint_naming_nothing_defined_fails_when_the_middleware_is_built(
+        self, reg
+    ):
+        # At registration the name may still be defined later in the module.
+        def save(item: Later) -> None: ...  # type: ignore[name-defined]  # noqa: F821
+
+        reg.action(save)
+        with pytest.raises(
+            TypeError, match="'save': a type hint names something undefined"
+        ):
+            serveract.ServerActions(Recorder(), reg)
 
     def test_the_client_script_is_served_with_an_etag_and_answers_304(self, middleware):
         client = middleware()

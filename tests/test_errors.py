@@ -4,9 +4,11 @@ exception sent to the client unless ``debug=True``."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -224,3 +226,52 @@ def test_action_error_data_that_fails_to_encode_is_answered_without_it(
     assert answer.error["message"] == "Not today."
     assert answer.error["data"] is None
     assert "ActionError data cannot be encoded as JSON" in caplog.text
+
+
+class FailingLimiter:
+    """A limiter whose store fails in a way serveract does not know."""
+
+    def acquire(self, key: str, limit: int, window: float) -> float:
+        raise RuntimeError(SECRET_TEXT)
+
+    peek = acquire
+
+
+def failing_context(environ: dict[str, Any]) -> Any:
+    raise RuntimeError(SECRET_TEXT)
+
+
+@contextlib.contextmanager
+def failing_enter(environ: dict[str, Any]) -> Iterator[None]:
+    raise RuntimeError(SECRET_TEXT)
+    yield
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"context": failing_context}, id="context-hook"),
+        pytest.param({"context": failing_enter}, id="context-enter"),
+        pytest.param({"limiter": FailingLimiter()}, id="limiter"),
+    ],
+)
+def test_a_crash_around_the_action_is_a_generic_logged_500_and_the_action_not_run(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+    options: dict[str, Any],
+) -> None:
+    ran: list[int] = []
+
+    @reg.action(limit="5/minute")
+    def count(x: int) -> int:
+        ran.append(x)
+        return x
+
+    with caplog.at_level(logging.ERROR, logger="serveract"):
+        error = middleware(**options).call("count", [1], status=500).error
+    error_id = error["data"]["error_id"]
+    assert error["message"] == f"The action failed unexpectedly (error id {error_id})"
+    assert "hunter2" not in json.dumps(error)
+    assert error_id in logged_error_id(caplog)
+    assert ran == []
