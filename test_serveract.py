@@ -113,6 +113,14 @@ class TestRegistry:
         assert "one" in reg and "nope" not in reg
         assert len(reg) == 2
         assert sorted(reg) == ["one", "users.two"]
+        assert repr(reg) == "<Registry ['one', 'users.two']>"
+        # A partial has no __name__ to go by; a name must be text.
+        with pytest.raises(ValueError, match="non-empty name"):
+            reg.action(functools.partial(two))
+        with pytest.raises(ValueError, match="non-empty name"):
+            reg.action(two, name=2)  # type: ignore[call-overload]
+        assert reg.action(functools.partial(two), name="three") is not None
+        assert len(reg) == 3
 
     def test_action_registers_in_the_default_registry(self, restore_default_registry):
         def unique_default_action() -> str:
@@ -708,6 +716,8 @@ class TestFormBinding:
                 "filename": document.filename,  # type: ignore[attr-defined]
                 "type": document.content_type,  # type: ignore[attr-defined]
                 "content": document.read().decode(),
+                "again": [document.seek(6), *document],  # file-like throughout
+                "repr": repr(document),
                 "extra": extra,
             }
 
@@ -723,6 +733,8 @@ class TestFormBinding:
             "filename": "report.txt",
             "type": "text/plain",
             "content": "hello world",
+            "again": [6, "world"],
+            "repr": "<Upload 'report.txt' text/plain>",
             "extra": None,
         }
         # A text value where a file is expected is a 422, not a crash.
