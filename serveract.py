@@ -1202,22 +1202,11 @@ def _run_coroutine(coroutine: Any) -> Any:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coroutine)
+    import concurrent.futures  # only for a caller running an event loop
+
     context = contextvars.copy_context()
-    outcome: list[Any] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(context.run(asyncio.run, coroutine))
-        except BaseException as error:  # redirect too: raised in the caller
-            failure.append(error)
-
-    thread = threading.Thread(target=run, name="serveract-async-action")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    with concurrent.futures.ThreadPoolExecutor(1, "serveract-async-action") as pool:
+        return pool.submit(context.run, asyncio.run, coroutine).result()
 
 
 class _Action:
