@@ -796,7 +796,7 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
     for value in values:
         # NaN and the infinities are no JSON: the schema would not be JSON.
         finite = type(value) is not float or math.isfinite(value)
-        if type(value) not in (str, int, float, bool, type(None)) or not finite:
+        if type(value) not in _SIMPLE_TYPES or not finite:
             raise TypeError(f"{hint!r}: only JSON values can be choices, not {value!r}")
 
     def key(value: Any) -> tuple[type, Any]:
@@ -880,9 +880,8 @@ def _json_field(build: Callable[[Any], Any], description: str) -> Callable[[Any]
 def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Type:
     """Lists, sets and tuples of one type; in a form, a field repeated (a list
     of lists or objects: the last one, as JSON text)."""
-    nested = item.schema.get("type") in ("array", "object")
     # A list of objects (dataclasses too: a $ref, maybe optional) is one field.
-    structured = nested or any(
+    structured = any(
         "$ref" in option or option.get("type") in ("array", "object")
         for option in item.schema.get("anyOf", [item.schema])
     )
@@ -1145,11 +1144,9 @@ def _return_type(hint: Any) -> _Type:
         return _NULL
     if hint is decimal.Decimal:  # sent as a number or text, answered as text
         return dataclasses.replace(_SCALARS[hint], ts="string")
-    if isinstance(hint, type) and issubclass(hint, webob.Response):
-        return _ANY
     try:
         return _type_of(hint)
-    except TypeError:  # an answer serveract encodes but cannot describe
+    except TypeError:  # an answer serveract encodes but cannot describe (a Response)
         return _ANY
 
 
