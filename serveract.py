@@ -1476,10 +1476,12 @@ def _keep_body(environ: WSGIEnvironment, body: IO[bytes], length: int) -> None:
     environ["webob.is_body_seekable"] = True
 
 
-class _Replay:
+class _Replay(io.BufferedIOBase):
     """``wsgi.input`` after a peek at a stream that cannot seek back: the
     peeked bytes, then the rest of the stream, whose other attributes stay
-    reachable."""
+    reachable. The base class reads into buffers (as Werkzeug does),
+    iterates and closes by way of these methods, and neither seeks, tells
+    nor gives a file descriptor: a read through those would skip the head."""
 
     def __init__(self, head: bytes, stream: Any) -> None:
         self._head = io.BytesIO(head)
@@ -1487,6 +1489,13 @@ class _Replay:
 
     def read(self, size: int | None = -1) -> bytes:
         return self._more(self._head.read(size), size, self._stream.read)
+
+    def read1(self, size: int | None = -1) -> bytes:  # what io.TextIOWrapper reads
+        data = self._head.read(size)
+        if data or size == 0:
+            return data
+        read1 = getattr(self._stream, "read1", self._stream.read)
+        return self._more(data, size, read1)
 
     def readline(self, size: int | None = -1) -> bytes:
         line = self._head.readline(size)
@@ -1504,50 +1513,22 @@ class _Replay:
         rest = size - len(data)
         return data + bytes(read(rest)) if rest else data
 
-    # Werkzeug reads with readinto, io.TextIOWrapper with read1, when the
-    # stream has them (a socket file has all of these): the stream's own
-    # methods would skip the head.
-    def readinto(self, buffer: Any) -> int:
-        return self._into(buffer, self.read)
-
-    def readinto1(self, buffer: Any) -> int:
-        return self._into(buffer, self.read1)
-
-    @staticmethod
-    def _into(buffer: Any, read: Callable[[int], bytes]) -> int:
-        view = memoryview(buffer).cast("B")  # any buffer, counted in bytes
-        data = read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    def read1(self, size: int | None = -1) -> bytes:
-        data = self._head.read(size)
-        if data or size == 0:
-            return data
-        read1 = getattr(self._stream, "read1", self._stream.read)
-        return self._more(data, size, read1)
-
     def peek(self, size: int = 0) -> bytes:
         left = self._head.getvalue()[self._head.tell() :]
         return left or bytes(self._stream.peek(size))
 
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        return list(self)
+    def readable(self) -> bool:
+        return True
 
-    def __iter__(self) -> Iterator[bytes]:
-        return self
+    closed = False  # the base's flag, until set, is looked for on the stream
 
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def __enter__(self) -> _Replay:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
         self._stream.close()
+        self.closed = True
+
+    def __del__(self) -> None:
+        """Unlike a file, not closed when collected: the server's stream
+        is the server's (cheroot reads the next request from it)."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -17,6 +17,7 @@ import datetime
 import decimal
 import enum
 import functools
+import gc
 import http.client
 import io
 import json
@@ -26,6 +27,7 @@ import threading
 import time
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any, Literal, Optional
@@ -2256,6 +2258,54 @@ class TestPassThrough:
         stream.seekable = lambda: False  # type: ignore[method-assign]
         answer = middleware(app, validate=False).send(body, FORM, stream=stream)
         assert answer.body == body and closed == [True]
+        assert pings == []
+
+    def test_a_passed_through_form_body_is_left_to_the_server_to_close(
+        self, middleware, pings
+    ):
+        """The app's input holds bytes the server's stream no longer has: it
+        cannot seek, tell or give a file descriptor (a read through any of
+        them would skip those bytes). Closing it closes the server's stream;
+        collecting it does not (the server may read on from it)."""
+        closes: list[bool] = []
+        inputs: list[Any] = []
+
+        class SocketFile(ServerBody):
+            def fileno(self) -> int:
+                return 3
+
+            def tell(self) -> int:
+                return 18
+
+            def close(self) -> None:
+                closes.append(True)
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            inputs.append(environ["wsgi.input"])
+            start_response("204 No Content", [])
+            return []
+
+        body = b"title=milk&done=on"
+        client = middleware(app, validate=False)
+        client.send(body, FORM, stream=SocketFile(body), status=204)
+        replay = inputs.pop()
+        assert (replay.readable(), replay.seekable(), replay.closed) == (
+            True,
+            False,
+            False,
+        )
+        with pytest.raises(io.UnsupportedOperation):
+            replay.fileno()
+        with pytest.raises(io.UnsupportedOperation):
+            replay.tell()
+        assert replay.read() == body and replay.server_only()
+        collected = weakref.ref(replay)
+        del replay
+        gc.collect()
+        assert collected() is None and closes == []
+        client.send(body, FORM, stream=SocketFile(body), status=204)
+        inputs.pop().close()
+        assert closes == [True]
         assert pings == []
 
     def test_an_environ_without_request_method_passes_through(self, middleware, pings):
