@@ -1417,6 +1417,10 @@ def _too_large(limit: int) -> _Failure:
     )
 
 
+def _too_many(limit: int, what: str) -> _Failure:
+    return _Failure(413, f"The form has more than {limit} {what}")
+
+
 #: What a server's input raises for a body it cannot read to its end (a
 #: chunked body cut short, a client that stopped sending): gunicorn and
 #: Werkzeug an OSError, cheroot a ValueError, a socket timeout a TimeoutError.
@@ -1539,7 +1543,7 @@ def _parse_urlencoded(body: bytes) -> dict[str, list[Any]]:
     ``parse_qsl(keep_blank_values=True, errors="strict")`` finds, a third
     cheaper (only escaped names and values are unquoted)."""
     if body.count(b"&") >= _MAX_FIELDS:
-        raise _Failure(413, f"The form has more than {_MAX_FIELDS} fields")
+        raise _too_many(_MAX_FIELDS, "fields")
     fields: dict[str, list[Any]] = {}
     # "+" is a space before anything is unquoted ("%2B" is a "+"), and "%24"
     # a "$" in any field: browsers escape the action field's "$", and that
@@ -1601,31 +1605,26 @@ def _parse_multipart(
     text: list[bytes] = []
     write: Callable[[bytes], object]
     try:
-        parser = multipart.PushMultipartParser(boundary)
-        for chunk in chunks:
-            for event in parser.parse(chunk):
+        with multipart.PushMultipartParser(boundary) as parser:  # checks the end too
+            for event in (event for chunk in chunks for event in parser.parse(chunk)):
                 if isinstance(event, multipart.MultipartSegment):
                     segment, text = event, []
                     write = text.append
                     parts += 1
                     if parts > _MAX_FIELDS:
-                        raise _Failure(
-                            413, f"The form has more than {_MAX_FIELDS} fields"
-                        )
+                        raise _too_many(_MAX_FIELDS, "fields")
                     if (segment.content_type or "").startswith("multipart/"):
                         raise _Failure(400, "Nested multipart bodies are refused")
                     if segment.filename:
                         uploads += 1
                         if uploads > _MAX_FILES:
-                            raise _Failure(
-                                413, f"The form has more than {_MAX_FILES} files"
-                            )
+                            raise _too_many(_MAX_FILES, "files")
                         file = tempfile.SpooledTemporaryFile(_SPOOL_SIZE)  # noqa: SIM115 - closed with the call
                         files.append(file)
                         write = file.write
                 elif event is not None:
                     write(event)
-                else:
+                else:  # the segment's end; its name is "" when it gives none
                     value: Any = ""  # a file input left empty sends filename=""
                     if segment.filename is None:
                         value = b"".join(text).decode("utf-8")
@@ -1636,9 +1635,7 @@ def _parse_multipart(
                             segment.filename,
                             segment.content_type or "application/octet-stream",
                         )
-                    if segment.name is not None:
-                        fields.setdefault(segment.name, []).append(value)
-        parser.close()  # a body cut short raises
+                    fields.setdefault(segment.name, []).append(value)
     except multipart.MultipartError as error:
         raise _Failure(400, f"Malformed multipart body: {error}") from None
     except UnicodeDecodeError:
