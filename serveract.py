@@ -1742,7 +1742,23 @@ def _b64decode(text: str) -> bytes:
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 
 
-class MemoryLimiter:
+class _SlidingLog:
+    """A limiter's two methods, by way of ``_check`` on its sliding log."""
+
+    _check: Callable[[str, int, float, bool], float]  # key, limit, window, record
+
+    def acquire(self, key: str, limit: int, window: float) -> float:
+        """Record a call for ``key`` if fewer than ``limit`` were recorded in
+        the last ``window`` seconds and return 0.0; else record nothing and
+        return the seconds until one may pass."""
+        return self._check(key, limit, window, True)
+
+    def peek(self, key: str, limit: int, window: float) -> float:
+        """What :meth:`acquire` would return, recording nothing."""
+        return self._check(key, limit, window, False)
+
+
+class MemoryLimiter(_SlidingLog):
     """Rate-limit counts in this process: a sliding log of the accepted
     calls' times per key, so at most N calls pass in *any* window.
 
@@ -1763,16 +1779,6 @@ class MemoryLimiter:
         self._clock = clock
         self._logs = collections.OrderedDict[str, collections.deque[float]]()
         self._lock = threading.Lock()
-
-    def acquire(self, key: str, limit: int, window: float) -> float:
-        """Record a call for ``key`` if fewer than ``limit`` were recorded in
-        the last ``window`` seconds and return 0.0; else record nothing and
-        return the seconds until one may pass."""
-        return self._check(key, limit, window, True)
-
-    def peek(self, key: str, limit: int, window: float) -> float:
-        """What :meth:`acquire` would return, recording nothing."""
-        return self._check(key, limit, window, False)
 
     def _check(self, key: str, limit: int, window: float, record: bool) -> float:
         with self._lock:
@@ -1816,7 +1822,7 @@ return tonumber(oldest[2]) + window - now
 """
 
 
-class RedisLimiter:
+class RedisLimiter(_SlidingLog):
     """Rate-limit counts in Redis, shared by every process and machine using
     it: the same sliding log as :class:`MemoryLimiter`, as a sorted set per
     key, checked and recorded by one Lua script.
@@ -1844,14 +1850,6 @@ class RedisLimiter:
         self.client = url_or_client
         self.prefix = prefix
         self._script = url_or_client.register_script(_REDIS_SCRIPT)
-
-    def acquire(self, key: str, limit: int, window: float) -> float:
-        """As :meth:`MemoryLimiter.acquire`."""
-        return self._check(key, limit, window, True)
-
-    def peek(self, key: str, limit: int, window: float) -> float:
-        """As :meth:`MemoryLimiter.peek`."""
-        return self._check(key, limit, window, False)
 
     def _check(self, key: str, limit: int, window: float, record: bool) -> float:
         arguments = [limit, int(window * 1e6), int(record), secrets.token_hex(8)]
