@@ -1715,14 +1715,14 @@ def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], 
     _, found, rest = pattern.partition("://")
     host = _normal_host(rest if found else pattern)
     first, dot, tail = host.partition(".")
-    if "*" in tail or (first not in ("*", "**") and "*" in first):
+    label = {"*": r"[^.:]+", "**": r"[^.:]+(?:\.[^.:]+)*"}.get(first)
+    if "*" in tail or (label is None and "*" in first):
         raise ValueError(
             f"{option}: only the leftmost label may be a wildcard: {pattern!r}"
         )
-    if first in ("*", "**") and not tail.strip(".:0123456789"):
+    if label is not None and not tail.strip(".:0123456789"):
         # A wildcard with no domain after it would let every site call.
         raise ValueError(f"{option}: a wildcard needs a domain: {pattern!r}")
-    label = {"*": r"[^.:]+", "**": r"[^.:]+(?:\.[^.:]+)*"}.get(first)
     regex = re.escape(host) if label is None else label + re.escape(dot + tail)
     if any_port and not re.search(r":[0-9]+$", host):
         regex += "(?::[0-9]+)?"
