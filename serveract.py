@@ -2711,39 +2711,25 @@ _C_ENCODER = _MAKE_ENCODER and _MAKE_ENCODER(
 )  # fmt: skip
 
 
-def _encode_json(value: Any, text_keys: bool = False) -> bytes:
-    if text_keys:
-        value = _with_text_keys(value)
+def _encode_json(value: Any) -> bytes:
     try:
         if _C_ENCODER is None:
             return _ENCODER.encode(value).encode("ascii")
         return "".join(_C_ENCODER(value, 0)).encode("ascii")
-    except TypeError:
-        if text_keys:
-            raise
-        return _encode_json(value, text_keys=True)  # dict keys that are dates...
+    except TypeError:  # a dict key that is a date, an enum...: no default() for keys
+        return _encode_json(_plain(value))
 
 
-def _with_text_keys(value: Any) -> Any:
-    """``value`` with dict keys JSON cannot hold (dates, enums, UUIDs,
-    Decimals) as the text they encode to."""
-    if isinstance(value, dict):
-        return {_key_text(k): _with_text_keys(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_with_text_keys(item) for item in value]
-    if type(value) in _SIMPLE_TYPES:
+def _plain(value: Any) -> Any:
+    """``value`` in JSON's types, dict keys included; ``TypeError`` for what
+    has no JSON text."""
+    if isinstance(value, _SIMPLE_TYPES):  # a str subclass is text to the encoder
         return value
-    try:
-        return _with_text_keys(_encode_default(value))
-    except TypeError:
-        return value  # the encoder says what it is
-
-
-def _key_text(key: Any) -> Any:
-    if type(key) in _SIMPLE_TYPES:
-        return key
-    encoded = _encode_default(key)  # TypeError for a key with no JSON text
-    return encoded if type(encoded) in _SIMPLE_TYPES else key
+    if isinstance(value, dict):  # a key that becomes a list is unhashable
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return _plain(_encode_default(value))
 
 
 _STATUS_LINES = {
