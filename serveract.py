@@ -2732,16 +2732,12 @@ def _plain(value: Any) -> Any:
     return _plain(_encode_default(value))
 
 
-_STATUS_LINES = {
-    status.value: f"{status.value} {status.phrase}" for status in HTTPStatus
-}
-
-
-def _status_line(status: int) -> str:
-    return (
-        _STATUS_LINES.get(status)
-        or f"{status} {'Error' if status >= 400 else 'Redirect'}"
-    )
+#: Every status an answer may have: an ActionError's may be any 4xx or 5xx.
+_STATUS_LINES = {status: f"{status} Error" for status in range(400, 600)}
+_STATUS_LINES.update(
+    {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+)
+_status_line = _STATUS_LINES.__getitem__
 
 
 def _answer(
