@@ -2837,7 +2837,7 @@ def _parameters(action: _Action) -> dict[str, Any]:
 
 
 def _returns(action: _Action) -> dict[str, Any]:
-    return action.returns.returns or action.returns.schema
+    return action.returns.returns
 
 
 def _resolve(
@@ -2850,9 +2850,8 @@ def _resolve(
         return [_resolve(item, found, prefix, returns) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        name = ref.removeprefix("#/$defs/")
+    if "$ref" in schema:  # a dataclass's: no property is named "$ref"
+        name = schema["$ref"].removeprefix("#/$defs/")
         target = f"{name}_returns" if returns and prefix != "#/$defs/" else name
         if target not in found:
             found[target] = {}  # a dataclass may refer to itself
@@ -2878,7 +2877,6 @@ def _object(**properties: Any) -> dict[str, Any]:
 _STRING = {"type": "string"}
 _ERROR_SCHEMA = _object(error=_object(type=_STRING, message=_STRING, data={}))
 _REDIRECT_SCHEMA = _object(redirect=_STRING)
-_ERROR_STATUSES = (400, 403, 404, 413, 415, 422, 429, 500, 503)
 
 
 def _summary(action: _Action) -> str:
@@ -2895,9 +2893,10 @@ def _openapi(actions: ServerActions, title: str, version: str) -> dict[str, Any]
     prefix = "#/components/schemas/"
     components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     error = _json_content({"$ref": prefix + "Error"})
-    failures = {
-        str(status): {"description": _ERROR_TYPES[status], "content": error}
-        for status in _ERROR_STATUSES
+    failures = {  # a 405 is for what is no POST
+        str(status): {"description": kind, "content": error}
+        for status, kind in _ERROR_TYPES.items()
+        if status != 405
     }
     paths = {}
     for name, action in actions._prepared():
