@@ -218,7 +218,7 @@ class _Failure(Exception):
         self.status = status
         self.message = message
         self.data = data
-        self.type = type or _ERROR_TYPES.get(status, "error")
+        self.type = type or _ERROR_TYPES[status]
         self.headers = headers
 
     @property
