@@ -1997,16 +1997,13 @@ class ServerActions:
             self._keys.append(key.encode() if isinstance(key, str) else bytes(key))
         if not all(self._keys):
             raise ValueError("secret must not be empty")
-        config = {
-            "HEADER": header,
-            "FIELD": field,
-            "CLIENT_PATH": client_path,
-            "ACTION_PATH": action_path,
-        }
+        # The script's "__SERVERACT_CLIENT_PATH__" is self.client_path, and so on.
         self._script = re.sub(
-            r'"__SERVERACT_(\w+)__"', lambda m: json.dumps(config[m[1]]), _CLIENT_SCRIPT
+            r'"__SERVERACT_(\w+)__"',
+            lambda m: json.dumps(getattr(self, m[1].lower())),
+            _CLIENT_SCRIPT,
         ).encode()
-        self._script_etag = hashlib.sha256(self._script).hexdigest()[:20]
+        self._script_etag = f'"{hashlib.sha256(self._script).hexdigest()[:20]}"'
 
     def _allow_hosts(self, patterns: Iterable[str]) -> None:
         self._hosts = [_host_pattern(p, "allowed_hosts", True) for p in patterns]
@@ -2539,17 +2536,20 @@ class ServerActions:
     def _serve_script(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        response = webob.Response(
-            self._script,
-            content_type="text/javascript",
-            charset="utf-8",
-            cache_control="no-cache",
-            etag=self._script_etag,
-            conditional_response=True,  # If-None-Match: a 304
-        )
-        if environ.get("HTTP_IF_NONE_MATCH", "").strip() == "*":  # WebOb misses it
-            environ = {**environ, "HTTP_IF_NONE_MATCH": f'"{self._script_etag}"'}
-        return response(environ, start_response)
+        etag = self._script_etag
+        headers = [("Cache-Control", "no-cache"), ("ETag", etag)]
+        # "*" matches any version the client holds; W/"..." matches too
+        # (RFC 9110, 13.1.2).
+        asked = environ.get("HTTP_IF_NONE_MATCH", "")
+        if etag in asked or asked.strip() == "*":
+            start_response("304 Not Modified", headers)
+            return []
+        headers += [
+            ("Content-Type", "text/javascript; charset=utf-8"),
+            ("Content-Length", str(len(self._script))),
+        ]
+        start_response("200 OK", headers)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [self._script]
 
     # -- typed descriptions
 
