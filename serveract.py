@@ -2349,19 +2349,18 @@ class ServerActions:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answer a CORS preflight for an action call: allowed origins only."""
-        origin = environ.get("HTTP_ORIGIN", "")
-        if not self._allowed_origin(origin):
+        cors = self._cors_headers(environ)
+        if not cors:
+            origin = environ.get("HTTP_ORIGIN", "")
             failure = _Failure(403, f"Cross-origin action calls are refused ({origin})")
             return self._answer_error(start_response, failure)
         start_response(
             "204 No Content",
             [
-                ("Access-Control-Allow-Origin", origin),
+                *cors,  # Expose-Headers too: a preflight's is ignored (Fetch)
                 ("Access-Control-Allow-Methods", "POST"),
                 ("Access-Control-Allow-Headers", f"{self.header}, Content-Type"),
-                ("Access-Control-Allow-Credentials", "true"),
                 ("Access-Control-Max-Age", "600"),
-                ("Vary", "Origin"),
             ],
         )
         return []
