@@ -2100,16 +2100,13 @@ class ServerActions:
     def _names_part(self, head: bytes, environ: WSGIEnvironment) -> bool:
         boundary = _boundary(environ["CONTENT_TYPE"]) or "-"
         try:
-            parser = multipart.PushMultipartParser(boundary)
-            for event in parser.parse(head):
-                if (
-                    isinstance(event, multipart.MultipartSegment)
-                    and event.name == self.field
-                ):
-                    return True
+            return any(
+                isinstance(event, multipart.MultipartSegment)
+                and event.name == self.field
+                for event in multipart.PushMultipartParser(boundary).parse(head)
+            )
         except multipart.MultipartError:
-            pass
-        return False
+            return False
 
     # -- the one pipeline
 
