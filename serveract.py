@@ -1987,14 +1987,12 @@ class ServerActions:
             secret = os.environ.get("SERVERACT_SECRET") or ()
         # A bytearray is one key, not a list of numbers (bytes(n) is n zeros).
         key_types = (str, bytes, bytearray, memoryview)
-        many = isinstance(secret, collections.abc.Iterable)
-        keys: list[object]
-        keys = list(secret) if many and not isinstance(secret, key_types) else [secret]
-        self._keys: list[bytes] = []
-        for key in keys:
-            if not isinstance(key, key_types):
-                raise TypeError("secret must be str or bytes, or a list of them")
-            self._keys.append(key.encode() if isinstance(key, str) else bytes(key))
+        many = not isinstance(secret, key_types)
+        many = many and isinstance(secret, collections.abc.Iterable)
+        keys: list[Any] = list(secret) if many else [secret]
+        if not all(isinstance(key, key_types) for key in keys):
+            raise TypeError("secret must be str or bytes, or a list of them")
+        self._keys = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
         if not all(self._keys):
             raise ValueError("secret must not be empty")
         # The script's "__SERVERACT_CLIENT_PATH__" is self.client_path, and so on.
