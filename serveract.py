@@ -2209,7 +2209,11 @@ class ServerActions:
             )
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
-            self._check_limit(action, environ)
+            count, window = action.limit
+            key = f"call:{action.name}:{self._client(environ)}"
+            wait = self.limiter.acquire(key, count, window)
+            if wait > 0:
+                raise _retry(wait, f"Too many calls of {action.name}")
         context = self.context(environ) if self.context else None
         try:
             if fields is None:
@@ -2367,14 +2371,6 @@ class ServerActions:
         if forwarded:
             return str(forwarded).split(",")[0].strip()
         return str(environ.get("REMOTE_ADDR", ""))
-
-    def _check_limit(self, action: _Action, environ: WSGIEnvironment) -> None:
-        assert action.limit is not None
-        count, window = action.limit
-        key = f"call:{action.name}:{self._client(environ)}"
-        wait = self.limiter.acquire(key, count, window)
-        if wait > 0:
-            raise _retry(wait, f"Too many calls of {action.name}")
 
     # -- signed values
 
