@@ -2175,9 +2175,10 @@ class ServerActions:
         stream = environ.get("wsgi.input")
         body = payload = fields = None
         if media == "multipart/form-data":
-            keep = self.context is not None or action is None or bool(action.requests)
             chunks = _chunks(stream, head or b"", length, limit)
-            fields = self._read_multipart(environ, chunks, files, keep)
+            if self.context is not None or action is None or action.requests:
+                chunks = self._spool(environ, chunks, files)
+            fields = _parse_multipart(chunks, environ["CONTENT_TYPE"], files)
         else:
             body = _read_body(stream, head or b"", length, limit)
             if media == _URLENCODED:
@@ -2247,28 +2248,18 @@ class ServerActions:
             raise _Failure(404, f"No action named {name!r}")
         return found if found.params is not None else found.prepare()
 
-    def _read_multipart(
-        self,
-        environ: WSGIEnvironment,
-        chunks: Iterator[bytes],
-        files: list[IO[bytes]],
-        keep: bool,
-    ) -> dict[str, list[Any]]:
-        if not keep:
-            return _parse_multipart(chunks, environ["CONTENT_TYPE"], files)
-        # Spooled as it is parsed (memory, or a file past 1 MiB) so that the
-        # action's request and the framework can read it again.
+    @staticmethod
+    def _spool(
+        environ: WSGIEnvironment, chunks: Iterator[bytes], files: list[IO[bytes]]
+    ) -> Iterator[bytes]:
+        """``chunks``, copied as the parser reads them (to memory, to a file
+        past 1 MiB) for the action's request and the framework to read again."""
         spool = tempfile.SpooledTemporaryFile(1 << 20)  # noqa: SIM115 - closed with the call
         files.append(typing.cast("IO[bytes]", spool))
-
-        def tee() -> Iterator[bytes]:
-            for chunk in chunks:
-                spool.write(chunk)
-                yield chunk
-
-        fields = _parse_multipart(tee(), environ["CONTENT_TYPE"], files)
+        for chunk in chunks:
+            spool.write(chunk)
+            yield chunk
         _keep_body(environ, typing.cast("IO[bytes]", spool), spool.tell())
-        return fields
 
     def _internal_error(self, name: str, what: str = "failed unexpectedly") -> _Failure:
         """A 500 for what went wrong just now, logged with an error id."""
