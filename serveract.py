@@ -2290,12 +2290,9 @@ class ServerActions:
         origin = environ.get("HTTP_ORIGIN")
         cross_site = environ.get("HTTP_SEC_FETCH_SITE") == "cross-site"
         if origin is None:
-            if cross_site:
-                raise _Failure(
-                    403, "Cross-site action calls are refused (Sec-Fetch-Site)"
-                )
-            return
-        if not cross_site and origin != "null":
+            if not cross_site:
+                return  # curl, old clients: allowed, as Next.js allows them
+        elif not cross_site and origin != "null":
             # A browser calling its own site sends exactly scheme://Host:
             # accept that before normalizing hosts and ports.
             site = environ.get("HTTP_HOST")
@@ -2304,10 +2301,9 @@ class ServerActions:
                 return
             if _normal_host(origin.partition("://")[2]) == self._request_host(environ):
                 return
-        if not self._allowed_origin(origin):
-            raise _Failure(
-                403, f"Cross-site action calls are refused (Origin: {origin})"
-            )
+        if origin is None or not self._allowed_origin(origin):
+            why = "Sec-Fetch-Site" if origin is None else f"Origin: {origin}"
+            raise _Failure(403, f"Cross-site action calls are refused ({why})")
 
     def _allowed_origin(self, origin: str) -> bool:
         if origin == "null" or not self._origins:
