@@ -2493,11 +2493,9 @@ class ServerActions:
         start: StartResponse,
         outcome: Result,
     ) -> Iterable[bytes]:
-        """Have the wrapped app render the same URL as a GET, with the outcome.
-
-        The GET is ``get``, a copy of the environ as it arrived: the server
-        and outer middleware (an access log) still see the POST they handed
-        over, and the page none of what the call cached in it."""
+        """Have the wrapped app render the same URL as a GET, ``get`` (the
+        environ as it arrived), with the outcome: the server and outer
+        middleware (an access log) still see the POST they handed over."""
         for key in _POST_ONLY_KEYS:
             get.pop(key, None)
         get["REQUEST_METHOD"] = "GET"
