@@ -2590,24 +2590,20 @@ def _with_cookies(header: str, set_cookies: list[str]) -> str:
     if not changed:
         return header
     # Keyed by position, but by name for a changed cookie: it takes the first
-    # place of its name, once.
+    # place of its name, once (update() keeps a key's place).
     sent: dict[int | str, str | None] = {}
     for index, pair in enumerate(header.split(";")):
         name = pair.partition("=")[0].strip() if "=" in pair else ""
-        if name in changed:
-            sent.setdefault(name, changed[name])
-        elif pair.strip():
-            sent[index] = pair.strip()
-    for name, new in changed.items():
-        sent.setdefault(name, new)
-    return "; ".join(pair for pair in sent.values() if pair is not None)
+        sent.setdefault(name if name in changed else index, pair.strip())
+    sent.update(changed)
+    return "; ".join(pair for pair in sent.values() if pair)
 
 
 def _cookie_expired(attributes: list[str]) -> bool:
     """Whether a ``Set-Cookie`` with these attributes deletes its cookie, as
     RFC 6265 says: a ``Max-Age`` of at most 0, else (no valid ``Max-Age``) an
     ``Expires`` date that has passed."""
-    max_age = expires = None
+    max_age, expires = None, ""
     for attribute in attributes:
         key, _, value = (part.strip() for part in attribute.partition("="))
         if key.lower() == "max-age" and re.fullmatch(r"-?[0-9]+", value):
@@ -2616,9 +2612,7 @@ def _cookie_expired(attributes: list[str]) -> bool:
             expires = value
     if max_age is not None:
         return max_age <= 0
-    if expires is None:
-        return False
-    import email.utils  # only for a cookie with an Expires date
+    import email.utils
 
     date = email.utils.parsedate_tz(expires)  # 2-digit years as browsers read
     try:
