@@ -1941,9 +1941,8 @@ class ServerActions:
             raise TypeError("allowed_origins and allowed_hosts are lists, not strings")
         if not all(callable(hook) for hook in (context, limit_key) if hook is not None):
             raise TypeError("context and limit_key must be callable with the environ")
-        if limiter is not None and not (
-            callable(getattr(limiter, "acquire", None))
-            and callable(getattr(limiter, "peek", None))
+        if limiter is not None and not all(
+            callable(getattr(limiter, method, None)) for method in ("acquire", "peek")
         ):
             raise TypeError(f"limiter needs acquire() and peek(), not {limiter!r}")
         self.app = app
