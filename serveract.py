@@ -2214,8 +2214,8 @@ class ServerActions:
             wait = self.limiter.acquire(key, count, window)
             if wait > 0:
                 raise _retry(wait, f"Too many calls of {action.name}")
-        context = self.context(environ) if self.context else None
-        try:
+        try:  # what the context's factory raises too: an ActionError answers
+            context = self.context(environ) if self.context else None
             if fields is None:
                 args, kwargs = action.bind_json(payload, environ)
             else:

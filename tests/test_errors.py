@@ -275,3 +275,30 @@ def test_a_crash_around_the_action_is_a_generic_logged_500_and_the_action_not_ru
     assert "hunter2" not in json.dumps(error)
     assert error_id in logged_error_id(caplog)
     assert ran == []
+
+
+def test_an_action_error_from_the_context_hook_answers_as_from_the_action(
+    reg: serveract.Registry, middleware: Callable[..., Client]
+) -> None:
+    # A framework context that checks the session before any action runs.
+    def signed_in(environ: dict[str, Any]) -> Any:
+        raise serveract.ActionError("Sign in first", 401, {"login": "/login"})
+
+    ran: list[str] = []
+
+    @reg.action
+    def hello() -> str:
+        ran.append("hello")
+        return "hi"
+
+    client = middleware(context=signed_in)
+    error = client.call("hello", status=401).error
+    assert error == {
+        "type": "action_error",
+        "message": "Sign in first",
+        "data": {"login": "/login"},
+    }
+    client.form([("$action", "hello")])  # without JavaScript: the page shows it
+    outcome = client.rendered
+    assert outcome.error is not None and outcome.error.status == 401
+    assert ran == []
