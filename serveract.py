@@ -509,7 +509,6 @@ class _Type:
     many: bool = False  # the form field repeats: form() gets every value
     blank: bool = False  # an empty form field is a value, not a missing one
     missing: Any = _EMPTY  # the value of a form field left out
-    hashable: bool = True  # every value built can go in a set
 
     @property
     def returns(self) -> dict[str, Any]:
@@ -759,9 +758,7 @@ _SCALARS: dict[Any, _Type] = {
         blank=True,
     ),
 }
-_ANY = _Type(
-    _identity, _identity, {}, "unknown", "any value", blank=True, hashable=False
-)
+_ANY = _Type(_identity, _identity, {}, "unknown", "any value", blank=True)
 _SIMPLE_TYPES = (str, int, float, bool, type(None))
 
 
@@ -778,7 +775,6 @@ _SIMPLE = dataclasses.replace(
     schema={"type": ["string", "number", "boolean", "null"]},
     ts="string | number | boolean | null",
     description="a simple value",
-    hashable=True,
 )
 _NULL = _Type(_exact(type(None), "null"), _identity, {"type": "null"}, "null", "null")
 _UPLOAD = _Type(
@@ -858,7 +854,6 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
         many=many,
         blank=any(r.blank for r in records),
         missing=None if nullable else _EMPTY,
-        hashable=all(r.hashable for r in records),
     )
 
 
@@ -877,6 +872,37 @@ def _json_field(build: Callable[[Any], Any], description: str) -> Callable[[Any]
     return parse
 
 
+def _hashable(hint: Any, seen: frozenset[type] = frozenset()) -> bool:
+    """Whether every value built for ``hint`` can go in a set: scalars,
+    choices, null and uploads, unions, tuples and frozensets of them, and
+    dataclasses hashed by identity or by fields that are (a frozen one
+    holding a list is not, even in a field it sets itself)."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return all(_hashable(arg, seen) for arg in typing.get_args(hint))
+    if hint is type(None) or typing.get_origin(hint) is Literal:
+        return True
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (tuple, frozenset) and args:  # built as such
+        return all(arg is ... or _hashable(arg, seen) for arg in args)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return True
+    if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        try:
+            return _type_of(hint) in (_UPLOAD, *_SCALARS.values())
+        except TypeError:  # a field a dataclass sets itself, of a class's type
+            return getattr(hint, "__hash__", None) is not None
+    if hint.__hash__ is None:  # eq without frozen
+        return False
+    if hint.__hash__ is object.__hash__ or hint in seen:  # eq=False; or a cycle
+        return True
+    hints = typing.get_type_hints(hint)
+    return all(
+        _hashable(hints[field.name], seen | {hint})
+        for field in dataclasses.fields(hint)
+        if (field.compare if field.hash is None else field.hash)
+    )
+
+
 def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Type:
     """Lists, sets and tuples of one type; in a form, a field repeated (a list
     of lists or objects: the last one, as JSON text)."""
@@ -888,7 +914,7 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
     if build in (set, frozenset):
         if item is _ANY:
             item = _SIMPLE
-        elif not item.hashable:
+        elif not _hashable(typing.get_args(hint)[0]):
             raise TypeError(
                 f"{hint!r}: a set's items must be simple values "
                 "or frozen dataclasses of them"
@@ -920,7 +946,6 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
         many=True,
         blank=True,
         missing=build([]),
-        hashable=build in (tuple, frozenset) and item.hashable,
     )
 
 
@@ -944,9 +969,7 @@ def _tuple(items: list[_Type]) -> _Type:
             "items": False,
         }
     ts = "[" + ", ".join(r.ts for r in items) + "]"
-    form = _json_field(from_json, described)
-    hashable = all(r.hashable for r in items)
-    return _Type(from_json, form, schema, ts, described, hashable=hashable)
+    return _Type(from_json, _json_field(from_json, described), schema, ts, described)
 
 
 #: An integer key: at most 4300 digits, as many as int() reads by default
@@ -977,8 +1000,7 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
     names = {"propertyNames": {"pattern": f"^{_INT_KEY}$"}} if key is int else {}
     schema = {"type": "object", **names, "additionalProperties": value.schema}
     parse = _json_field(from_json, "an object")
-    ts = f"Record<string, {value.ts}>"
-    return _Type(from_json, parse, schema, ts, "an object", hashable=False)
+    return _Type(from_json, parse, schema, f"Record<string, {value.ts}>", "an object")
 
 
 #: The _Types that need no building, and each dataclass's once built.
@@ -1037,33 +1059,21 @@ def _dataclass(cls: type) -> _Type:
             raise _Invalid(f"expected a valid {cls.__name__}") from None
 
     ref = {"$ref": f"#/$defs/{name}"}
-    form = _json_field(from_json, described)
-    # No __hash__ (eq without frozen): in no set; object's (eq=False): hashed
-    # by identity; else by the fields it compares, built below.
-    hashes: Any = cls.__hash__
-    record = _Type(from_json, form, ref, name, described, hashable=hashes is not None)
-    by_fields = hashes not in (None, object.__hash__)
-    # Known before its fields are built: a dataclass may hold itself (and is
-    # hashable as far as the fields built so far say).
+    record = _Type(from_json, _json_field(from_json, described), ref, name, described)
+    # Known before its fields are built: a dataclass may hold itself.
     _TYPES[cls] = record
     _DEFINITIONS[name] = ({}, {}, qualified)
     try:
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            hint = hints[field.name]
-            if field.init:  # else the class sets it: no client may send it
-                if field.default is field.default_factory is dataclasses.MISSING:
-                    required.append(field.name)
-                try:
-                    fields[field.name] = _type_of(hint)
-                except TypeError as error:
-                    raise TypeError(f"{cls.__name__}.{field.name}: {error}") from None
-            if by_fields and (field.compare if field.hash is None else field.hash):
-                try:  # one the class sets may be of a type no request holds
-                    kind = fields.get(field.name) or _type_of(hint)
-                    record.hashable &= kind.hashable
-                except TypeError:
-                    record.hashable &= getattr(hint, "__hash__", None) is not None
+            if not field.init:  # the class sets it: no client may send it
+                continue
+            if field.default is field.default_factory is dataclasses.MISSING:
+                required.append(field.name)
+            try:
+                fields[field.name] = _type_of(hints[field.name])
+            except TypeError as error:
+                raise TypeError(f"{cls.__name__}.{field.name}: {error}") from None
         for key, hint in hints.items():  # InitVars are no fields: none is sent
             if isinstance(hint, dataclasses.InitVar) and not hasattr(cls, key):
                 raise TypeError(

@@ -1411,6 +1411,80 @@ def test_a_set_that_may_hold_what_no_set_holds_is_refused_at_registration(
         taking(hint)
 
 
+@dataclasses.dataclass(frozen=True)
+class Tree:  # holds itself in a set, then a list: its hash is a list's
+    children: frozenset[Tree]
+    tags: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Left:  # its list comes after the field that refers to Right
+    right: Right | None
+    items: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Right:  # hashes a Left, so a list
+    left: Left | None
+
+
+def test_a_dataclass_holding_itself_in_a_set_and_a_list_is_refused() -> None:
+    # Decided while the class is still being built: its list comes after
+    # the field that holds the set.
+    with pytest.raises(TypeError, match="frozen dataclasses"):
+        taking(Tree)
+
+
+def test_a_set_of_a_dataclass_is_refused_whichever_action_built_it_first() -> None:
+    taking(Left)  # builds Right before Left's list
+    with pytest.raises(TypeError, match="frozen dataclasses"):
+        taking(set[Right])
+
+
+@dataclasses.dataclass
+class Memo:  # a helper the class builds itself; no request sends it
+    total: Undefined | None = None  # type: ignore[name-defined]  # noqa: F821 - a TYPE_CHECKING-only import
+
+
+@dataclasses.dataclass(frozen=True)
+class Order:
+    id: int
+    memo: Memo | None = dataclasses.field(default=None, init=False)
+
+
+def test_the_type_of_a_field_the_class_sets_itself_is_never_built() -> None:
+    app = serveract.ServerActions(lambda environ, start: [], taking(Order))
+    assert call(webtest.TestApp(app), "take", {"value": {"id": 1}}).status_int == 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    x: int
+
+
+ForeignMarker = dataclasses.make_dataclass("Marker", [("lat", float)], frozen=True)
+ForeignMarker.__module__ = "elsewhere"  # another module's Marker
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    id: int
+    near: ForeignMarker | None = dataclasses.field(default=None, init=False)  # type: ignore[valid-type]
+
+
+def test_a_field_the_class_sets_itself_takes_no_name_in_the_descriptions() -> None:
+    reg = serveract.Registry()
+
+    def pin(value: Pin, marker: Marker) -> int:
+        return 1
+
+    reg.action(pin)
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    schema = app.schema()["actions"]["pin"]["parameters"]
+    assert schema["properties"]["marker"] == {"$ref": "#/$defs/Marker"}
+    assert "interface Marker {" in app.typescript()
+
+
 class Limit(enum.Enum):
     NONE = math.inf
     LOW = 10
