@@ -1534,7 +1534,8 @@ class _Replay(io.BufferedIOBase):
     closed = False  # the base's flag, until set, is looked for on the stream
 
     def close(self) -> None:
-        self._stream.close()
+        if hasattr(self._stream, "close"):  # gunicorn's Body has none
+            self._stream.close()
         self.closed = True
 
     def __del__(self) -> None:

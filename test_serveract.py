@@ -2306,6 +2306,12 @@ class TestPassThrough:
         client.send(body, FORM, stream=SocketFile(body), status=204)
         inputs.pop().close()
         assert closes == [True]
+        # A stream with no close() of its own (gunicorn's Body) is closed as
+        # far as the app can tell: with, then closed.
+        client.send(body, FORM, stream=ServerBody(body), status=204)
+        with inputs.pop() as replay:
+            assert replay.read() == body
+        assert replay.closed
         assert pings == []
 
     def test_an_environ_without_request_method_passes_through(self, middleware, pings):
