@@ -63,7 +63,9 @@ TITLES = {
     "crafted": "7 header calls, {} KiB multipart",
 }
 # name / base <= limit: issue 11's targets (in instructions, but Flask's), and
-# issue 10's for the crafted bodies (always wall clock); None: no target.
+# issue 10's for the crafted bodies (always wall clock); None: no target. The
+# last: name's peak memory over base's, in KiB.
+PEAK = "2 MiB multipart: extra peak memory"
 TARGETS = [
     ("JSON header call / raw WSGI", "json_call", HEADER, "raw WSGI", 1.15),
     ("JSON header call / Falcon", "json_call", HEADER, "Falcon", 0.6),
@@ -75,6 +77,7 @@ TARGETS = [
     ("limit, memory / none", "limited_call", "MemoryLimiter", "no limit", None),
     ("limit, Redis / none", "limited_call", "RedisLimiter", "no limit", None),
     *[(f"{name} / plain", "crafted", name, PLAIN, 3.0) for name in CRAFTED],
+    (PEAK, "passthrough_upload", "serveract", FORWARD, 64),
 ]
 VALGRIND = "valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null"
 Check = Callable[..., bool]  # (status, headers, body): whether it is right
@@ -377,10 +380,6 @@ def crafted_answer(*answer: Any) -> bool:
     return code == 200 or (code // 100 == 4 and json_answer(code)(*answer))
 
 
-def page_answer(status: str, headers: list[Any], body: bytes) -> bool:
-    return (status, body) == ("200 OK", signup_page(USER, None))
-
-
 def same_answer(bare: Callable[[], WSGIApp], environ: Callable[[], Environ]) -> Check:
     """Byte for byte the bare app's answer (asked once, when first needed)."""
     expected = functools.cache(lambda: call(bare(), environ()))
@@ -399,9 +398,11 @@ def build_impls(size: int) -> list[Impl]:
     """Every implementation of every case, in the tables' order (``size``:
     the crafted bodies'); nothing is built until its ``build`` runs."""
     url, hello, form = os.environ.get("REDIS_URL"), hello_app, FORM_CALL
-    page = page_answer
     raw, wrapped = lambda: raw_create_user, functools.partial(wrap, hello)
     ok, refused = json_answer(200, USER), {"error": "413 Content Too Large"}
+
+    def page(status: str, headers: list[Any], body: bytes) -> bool:
+        return (status, body) == ("200 OK", signup_page(USER, None))
 
     def redis() -> WSGIApp:
         return wrap(hello, LIMIT, limiter=serveract.RedisLimiter(url))
@@ -506,13 +507,10 @@ def call(app: WSGIApp, environ: Environ) -> tuple[str, list[Any], bytes]:
 
 
 def child(mode: str, case: str, names: list[str], size: int, n: int) -> None:
-    """Measure implementations of ``case`` in this fresh process; print what
-    was found. Each first answer is checked in full, then warm-up requests
-    are timed and tracemalloc watches one. ``count`` (one implementation)
-    switches callgrind's instrumentation on and serves ``n`` requests;
-    ``time`` takes each one's median of ``n`` rounds of about 5 ms, the
-    implementations taking turns, the first one rotating.
-    """
+    """In a fresh process: check each first answer in full, time warm-up
+    requests and watch one with tracemalloc; then ``count`` one under
+    callgrind's instrumentation for ``n`` requests, or ``time`` each one's
+    median of ``n`` rounds of about 5 ms, the first to go rotating."""
     impls = [i for i in build_impls(size) if i.case == case and i.name in names]
     live = []
     for impl in impls:
@@ -550,36 +548,30 @@ def child(mode: str, case: str, names: list[str], size: int, n: int) -> None:
     os._exit(0)  # no interpreter clean-up: nothing more to count
 
 
-def in_child(mode: str, impls: list[Impl], size: int, n: int) -> bytes:
-    """Run ``child()`` on ``impls`` in a fresh process, under callgrind to
-    ``count``; take in what it found, and return its stderr."""
-    job = json.dumps([mode, impls[0].case, [impl.name for impl in impls], size, n])
-    prefix = VALGRIND.split() if mode == "count" else []
-    argv = [*prefix, sys.executable, __file__, "--child", job]
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-    print(mode, job, file=sys.stderr, flush=True)
-    done = subprocess.run(argv, env=env, capture_output=True)
-    try:
-        found = json.loads(done.stdout.splitlines()[-1])
-    except (IndexError, ValueError):
-        failure = f"exit {done.returncode}: {done.stderr[-500:]!r}"
-        found = [{"failure": failure}] * len(impls)
-    for impl, fields in zip(impls, found, strict=True):
-        impl.answers += fields.pop("answers", 0)
-        vars(impl).update(fields)
-    return done.stderr
-
-
-def count(impl: Impl, size: int, loops: list[int]) -> None:
-    """Instructions per request: the difference of two children's totals
-    under callgrind, serving loops[0] and loops[1] requests."""
+def run(mode: str, impls: list[Impl], size: int, loops: list[int]) -> None:
+    """Run ``child()`` on ``impls`` in a fresh process per loop count and take
+    in what it found; ``count`` (one implementation, under callgrind) divides
+    the difference of the totals by the difference of the loop counts."""
     totals = []
     for n in loops:
-        stderr = in_child("count", [impl], size, n)
-        if impl.failure:
+        job = json.dumps([mode, impls[0].case, [impl.name for impl in impls], size, n])
+        prefix = VALGRIND.split() if mode == "count" else []
+        argv = [*prefix, sys.executable, __file__, "--child", job]
+        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+        print(mode, job, file=sys.stderr, flush=True)
+        done = subprocess.run(argv, env=env, capture_output=True)
+        try:
+            found = json.loads(done.stdout.splitlines()[-1])
+        except (IndexError, ValueError):
+            failure = f"exit {done.returncode}: {done.stderr[-500:]!r}"
+            found = [{"failure": failure}] * len(impls)
+        for impl, fields in zip(impls, found, strict=True):
+            impl.answers += fields.pop("answers", 0)
+            vars(impl).update(fields)
+        if mode == "time" or impls[0].failure:
             return
-        totals.append(int(stderr.split(b"Collected : ")[-1].split()[0]))
-    impl.value = (totals[1] - totals[0]) / (loops[1] - loops[0])
+        totals.append(int(done.stderr.split(b"Collected : ")[-1].split()[0]))
+    impls[0].value = (totals[1] - totals[0]) / (loops[1] - loops[0])
 
 
 # -- The report ----------------------------------------------------------------
@@ -590,32 +582,29 @@ def ratio(impl: Impl, base: Impl) -> float | None:
     return impl.value / base.value if good else None
 
 
-def goal(label: str, measured: float | None, limit: float | None, unit: str) -> Any:
-    """A target's row; ``met`` is None without a limit or a figure, and the
-    figure has a third decimal where two would hide a miss."""
-    met = None if measured is None or limit is None else measured <= limit
-    shown = "-"
-    if measured is not None:
-        places = 3 if round(measured, 2) == limit else 0 if measured >= 10 else 2
-        shown = f"{measured:,.{places}f}{unit}"
-    return dict(
-        label=label, measured=measured, limit=limit, unit=unit, met=met, shown=shown
-    )
-
-
 def goals(impls: list[Impl], metric: str) -> list[dict[str, Any]]:
-    """The targets' rows, for the implementations that ran."""
+    """The targets' rows, for the implementations that ran: ``met`` is None
+    without a limit or a figure, and ``shown`` has a third decimal where two
+    would hide a miss."""
     ran = {(impl.case, impl.name): impl for impl in impls if not impl.skipped}
     rows = []
     for label, case, name, base, limit in TARGETS:
-        if (case, name) in ran:
-            if metric == "instructions" and base == "Flask":
-                limit = None  # Flask's target is wall clock
-            rows.append(goal(label, ratio(ran[case, name], ran[case, base]), limit, X))
-    if (upload := ("passthrough_upload", "serveract")) in ran:
-        forward, peak = ran[upload[0], FORWARD].peak, ran[upload].peak
-        extra = None if None in (forward, peak) else (peak - forward) / 1024
-        rows.append(goal("2 MiB multipart: extra peak memory", extra, 64, " KiB"))
+        if (case, name) not in ran:
+            continue
+        impl, ref, unit = ran[case, name], ran[case, base], X
+        measured = ratio(impl, ref)
+        if label == PEAK:
+            unit, peaks = " KiB", (impl.peak, ref.peak)
+            measured = None if None in peaks else (peaks[0] - peaks[1]) / 1024
+        if metric == "instructions" and base == "Flask":
+            limit = None  # Flask's target is wall clock
+        met = None if measured is None or limit is None else measured <= limit
+        shown = "-"
+        if measured is not None:
+            places = 3 if round(measured, 2) == limit else 0 if measured >= 10 else 2
+            shown = f"{measured:,.{places}f}{unit}"
+        row = dict(label=label, measured=measured, limit=limit, unit=unit)
+        rows.append(dict(row, met=met, shown=shown))
     return rows
 
 
@@ -629,10 +618,8 @@ def tables(impls: list[Impl], goals: list[Any], metric: str, size: int) -> list[
             shown = "not run (set REDIS_URL)" if impl.skipped else "FAILED"
         elif impl.case == "crafted":
             shown = f"{value / 1e6:,.1f} ms"
-        elif metric == "instructions":
-            shown = f"{value:,.0f}"
         else:
-            shown = f"{value / 1e3:,.2f} µs"
+            shown = f"{value:,.0f}" if unit != "median" else f"{value / 1e3:,.2f} µs"
         base = ratio(impl, first)
         title = TITLES[impl.case].format(size >> 10) if first is impl else ""
         results.append((title, impl.name, shown, f"{base:,.2f}{X}" if base else "-"))
@@ -705,17 +692,17 @@ def main(argv: list[str] | None = None) -> int:
     if not set(wanted) <= set(TITLES):
         parser.error(f"--cases: known cases are {', '.join(TITLES)}")
     metric = "instructions" if args.instructions else "wall clock"
-    loops = [1, 2] if args.quick else [20, 220]
     impls, started = [i for i in build_impls(size) if i.case in wanted], time.time()
     counted = []
     for case in wanted:  # timed one after the other, then counted --jobs at once
         some = [impl for impl in impls if impl.case == case and not impl.skipped]
         if args.instructions and case != "crafted":  # crafted: wall clock, always
-            counted += some
+            counted += [[impl] for impl in some]
         else:
-            in_child("time", some, size, 3 if args.quick else 31)
+            run("time", some, size, [3 if args.quick else 31])
+    loops = [1, 2] if args.quick else [20, 220]
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda impl: count(impl, size, loops), counted))
+        list(pool.map(lambda one: run("count", one, size, loops), counted))
     found = goals(impls, metric)
     results, targets = tables(impls, found, metric, size)
     failures = [f"FAILED {i.case} / {i.name}: {i.failure}" for i in impls if i.failure]
