@@ -2999,8 +2999,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   // A header holds Latin-1 only (fetch throws on any other character): the
   // name goes as its UTF-8 bytes, which the server reads back as a path's.
   function named(name) {
-    const bytes = new TextEncoder().encode(name);
-    return {[HEADER]: Array.from(bytes, (byte) => String.fromCharCode(byte)).join("")};
+    return {[HEADER]: String.fromCharCode(...new TextEncoder().encode(name))};
   }
 
   function endpoint(name) {
@@ -3011,22 +3010,21 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     return {url: url.href, headers: {}};
   }
 
-  function failure(status, error) {
-    const err = new Error(error.message || `HTTP ${status}`);
-    err.name = "ServeractError";
-    err.status = status;
-    err.type = error.type || "http_error";
-    err.data = error.data ?? null;
-    return err;
+  function failure(status, {message, type, data = null}) {
+    const err = new Error(message || `HTTP ${status}`);
+    const fields = {name: "ServeractError", status, type: type || "http_error", data};
+    return Object.assign(err, fields);
   }
 
   // Only a page of the web may follow: never javascript:, data: and the like.
+  // The page is going away: what go() returns never settles, so nothing runs.
   function go(url) {
     const target = new URL(url, location.href);
     if (target.protocol !== "http:" && target.protocol !== "https:") {
       throw failure(0, {type: "bad_redirect", message: `Refused to go to ${url}`});
     }
     location.assign(target.href);
+    return new Promise(() => {});
   }
 
   // One round trip: resolves to {value} or {redirect}, rejects with failure().
@@ -3060,29 +3058,22 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     const {url, headers} = endpoint(name);
     headers["Content-Type"] = "application/json";
     const answer = await send(url, JSON.stringify(kwargs || {}), headers);
-    if (answer.redirect) {
-      go(answer.redirect);
-      return new Promise(() => {}); // the page is going away: run nothing after
-    }
-    return answer.value;
+    return answer.redirect ? go(answer.redirect) : answer.value;
   }
 
   // Positional arguments: the body is a JSON array.
   const call = (name, ...args) => callWith(name, args);
 
   const pending = new WeakSet();
-  // A field named "action" or "elements" hides the form's own property of
-  // that name (form.action is then the <input>): read them off the prototype.
-  const ofForm = (property) =>
-    Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get;
-  const formAction = ofForm("action");
-  const formElements = ofForm("elements");
-  const formMethod = ofForm("method");
+  // A field named "action", "method" or "elements" hides the form's own
+  // property (form.action is then the <input>): read them off the prototype.
+  const formProperty = (form, property) =>
+    Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get.call(form);
 
   async function submit(form, submitter, name, data) {
-    const override = submitter && submitter.hasAttribute("formaction");
-    const url = override ? submitter.formAction : formAction.call(form);
-    const buttons = Array.from(formElements.call(form)).filter(
+    const override = submitter?.hasAttribute("formaction");
+    const url = override ? submitter.formAction : formProperty(form, "action");
+    const buttons = Array.from(formProperty(form, "elements")).filter(
       (el) => (el.type === "submit" || el.type === "image") && !el.disabled);
     pending.add(form);
     form.setAttribute("aria-busy", "true");
@@ -3115,12 +3106,12 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     // What the browser would send as a GET (method="get", a button's
     // formmethod="get") or not at all ("dialog") calls no action without
     // JavaScript: it stays the browser's, never a POST that runs the action.
-    const asked = submitter && submitter.hasAttribute("formmethod");
-    if ((asked ? submitter.formMethod : formMethod.call(form)) !== "post") return;
+    // (A button's formMethod is "" when it has no formmethod.)
+    if ((submitter?.formMethod || formProperty(form, "method")) !== "post") return;
     const data = new FormData(form);
     // The clicked button goes last, as without JavaScript, where it follows the
     // hidden field: so <button name="$action" value="other"> picks the action.
-    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    if (submitter?.name) data.append(submitter.name, submitter.value);
     const name = data.getAll(FIELD).pop();
     if (name === undefined) return;
     event.preventDefault();
