@@ -2993,8 +2993,9 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   // Calls go to the middleware that served this script: a path call per
   // action (one URL each in logs), or a header call to the script's URL.
   const source = new URL(document.currentScript?.src || location.href);
-  const mounted = source.pathname.endsWith(CLIENT_PATH);
-  const base = source.pathname.slice(0, source.pathname.length - CLIENT_PATH.length);
+  const {pathname} = source;
+  const pathCalls = ACTION_PATH !== null && pathname.endsWith(CLIENT_PATH);
+  const actionPath = pathname.slice(0, -CLIENT_PATH.length) + ACTION_PATH;
 
   // A header holds Latin-1 only (fetch throws on any other character): the
   // name goes as its UTF-8 bytes, which the server reads back as a path's.
@@ -3003,11 +3004,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   }
 
   function endpoint(name) {
-    if (ACTION_PATH === null || !mounted) {
-      return {url: source.href, headers: named(name)};
-    }
-    const url = new URL(base + ACTION_PATH + encodeURIComponent(name), source);
-    return {url: url.href, headers: {}};
+    if (!pathCalls) return {url: source.href, headers: named(name)};
+    return {url: new URL(actionPath + encodeURIComponent(name), source), headers: {}};
   }
 
   function failure(status, {message, type, data = null}) {
