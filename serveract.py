@@ -3213,9 +3213,6 @@ def _free_port(host: str) -> int:
         raise _CommandError(f"cannot listen on {host}: {error}") from None
 
 
-_DESCRIPTIONS = ("schema", "openapi", "typescript")
-
-
 def _main(argv: list[str] | None = None) -> int:
     """``python -m serveract``: serve a WSGI app with its actions, list them,
     or print their typed descriptions; ``--help`` says how."""
@@ -3226,8 +3223,9 @@ def _main(argv: list[str] | None = None) -> int:
         prog="python -m serveract",
         description="Serve a WSGI app and its actions, or describe the actions.",
     )
+    descriptions = ("schema", "openapi", "typescript")
     parser.add_argument(
-        "command", nargs="?", choices=_DESCRIPTIONS, help="print it and exit"
+        "command", nargs="?", choices=descriptions, help="print it and exit"
     )
     parser.add_argument("app", metavar="module:app", help="e.g. myproject.web:app")
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
