@@ -3159,8 +3159,6 @@ def _watch_where_it_failed(error: ImportError | SyntaxError) -> None:
 def _load(module_name: str, attribute: str, reload: bool) -> tuple[Any, ServerActions]:
     """The app to serve and the middleware holding its actions: the app
     itself, a Flask app's ``wsgi_app``, or a new one wrapping the app."""
-    import functools
-
     # Under ``python -m`` this file runs as ``__main__``, but the app imports
     # ``serveract``: that module's ServerActions and registry are the real ones.
     import serveract
@@ -3174,7 +3172,7 @@ def _load(module_name: str, attribute: str, reload: bool) -> tuple[Any, ServerAc
             _watch_where_it_failed(error)
         raise _CommandError(f"cannot import {module_name!r}: {error}") from None
     try:
-        app = functools.reduce(getattr, attribute.split("."), module)
+        app = operator.attrgetter(attribute)(module)
     except AttributeError:
         missing = f"module {module_name!r} has no attribute {attribute!r}"
         raise _CommandError(missing) from None
