@@ -3031,7 +3031,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
       method: "POST",
       // Cookies go to another origin only if it allows this one (CORS).
       credentials: "include",
-      headers: Object.assign({Accept: "application/json"}, headers),
+      headers: {Accept: "application/json", ...headers},
       body,
     }).catch((err) => {
       throw failure(0, {type: "network_error", message: err.message});
@@ -3045,9 +3045,8 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     });
     if (response.ok) return {value: payload};
     // A proxy's own error page has no JSON error body.
-    const error = json && payload && payload.error;
-    const status = `${response.status} ${response.statusText}`;
-    throw failure(response.status, error || {message: status});
+    const fallback = {message: `${response.status} ${response.statusText}`};
+    throw failure(response.status, (json && payload?.error) || fallback);
   }
 
   /** Call action `name` with keyword arguments taken from one plain object;
