@@ -17,6 +17,7 @@ import pytest
 from browser_support import RequestLog, chromium, load_demo, with_vendored_htmx
 from playwright.sync_api import Browser, Page, expect
 
+import serveract
 from conftest import serving
 
 todo = load_demo()
@@ -45,6 +46,18 @@ def _upload(note: str, attachment: IO[bytes]) -> dict[str, Any]:
 def _choose(action: str, target: str = "") -> str:
     """Test-only: a form whose fields are named like a form's own properties."""
     return f"{action} {target}".strip()
+
+
+@todo.action(name="test.method")
+def _method(method: str) -> str:
+    """Test-only: a form with a field named like the form's method."""
+    return f"method={method}"
+
+
+@todo.action(name="test.jump")
+def _jump(to: str) -> None:
+    """Test-only: a redirect within the page."""
+    raise serveract.redirect(f"#{to}")
 
 
 # -- Fixtures -----------------------------------------------------------------
@@ -533,6 +546,379 @@ def test_with_js_a_submission_sent_as_a_get_calls_no_action(
     expect(page).to_have_url(re.compile(r"/\?%24action=test.choose&action=search$"))
     assert page.evaluate("window.__answer") is None
     assert log.requests("POST") == []
+
+
+def keep_outcomes(page: Page) -> None:
+    """Keep every serveract event the document sees in ``window.__outcomes``,
+    as ``[type, on a form?, detail]`` with an Error as CATCH shows it."""
+    page.evaluate(
+        """() => {
+          window.__outcomes = [];
+          for (const type of ["serveract:result", "serveract:error"]) {
+            document.addEventListener(type, ({target, detail: err}) => {
+              const detail = !(err instanceof Error) ? err : {
+                isError: true, name: err.name, status: err.status,
+                type: err.type, message: err.message, data: err.data};
+              window.__outcomes.push([type, target instanceof HTMLFormElement, detail]);
+            });
+          }
+        }"""
+    )
+
+
+def outcomes(page: Page) -> Any:
+    page.wait_for_function("window.__outcomes.length > 0")
+    return page.evaluate("window.__outcomes")
+
+
+def test_with_js_a_buttons_formaction_is_the_url_the_form_posts_to(
+    page: Page, log: RequestLog
+) -> None:
+    open_demo(page)
+    keep_outcomes(page)
+    add_form(
+        page,
+        """<input type="hidden" name="$action" value="test.choose">
+        <input name="action" value="archive">
+        <button formaction="/elsewhere">Apply</button>""",
+        action="/bulk",
+    )
+    page.get_by_role("button", name="Apply").click()
+    assert outcomes(page) == [["serveract:result", True, "archive"]]
+    assert_not_reloaded(page)
+    assert [(p.path, p.action) for p in log.requests("POST")] == [
+        ("/elsewhere", "test.choose")
+    ]
+
+
+def test_with_js_a_buttons_formmethod_post_on_a_get_form_calls_the_action(
+    page: Page, log: RequestLog
+) -> None:
+    """Without JavaScript that button POSTs, so the action runs: with it too."""
+    open_demo(page)
+    keep_outcomes(page)
+    add_form(
+        page,
+        """<input type="hidden" name="$action" value="test.choose">
+        <input name="action" value="archive">
+        <button formmethod="post">Apply</button>""",
+        method="get",
+        action="/bulk",
+    )
+    page.get_by_role("button", name="Apply").click()
+    assert outcomes(page) == [["serveract:result", True, "archive"]]
+    assert_not_reloaded(page)
+    expect(page).to_have_url(re.compile(r"/$"))
+    assert [(p.path, p.action) for p in log.requests("POST")] == [
+        ("/bulk", "test.choose")
+    ]
+
+
+def test_with_js_a_field_named_method_does_not_hide_the_forms_method(
+    page: Page, log: RequestLog
+) -> None:
+    """form.method is then the <input>: the client reads the real method."""
+    open_demo(page)
+    keep_outcomes(page)
+    add_form(
+        page,
+        """<input type="hidden" name="$action" value="test.method">
+        <input name="method" value="get"><button>Apply</button>""",
+        action="/bulk",
+    )
+    page.get_by_role("button", name="Apply").click()
+    assert outcomes(page) == [["serveract:result", True, "method=get"]]
+    assert_not_reloaded(page)
+    assert [(p.path, p.action) for p in log.requests("POST")] == [
+        ("/bulk", "test.method")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "button"),
+    [
+        pytest.param("dialog", "", id="form-method-dialog"),
+        pytest.param("post", 'formmethod="dialog"', id="button-formmethod-dialog"),
+    ],
+)
+def test_with_js_a_dialog_submission_closes_its_dialog_and_calls_no_action(
+    page: Page, log: RequestLog, method: str, button: str
+) -> None:
+    """Without JavaScript it sends nothing: it closes the <dialog> with the
+    button's value. The client must not cancel that, nor call the action."""
+    open_demo(page)
+    keep_outcomes(page)
+    add_form(
+        page,
+        f"""<input type="hidden" name="$action" value="test.choose">
+        <input name="action" value="archive">
+        <button value="cancel" {button}>Cancel</button>""",
+        method=method,
+        action="/bulk",
+    )
+    page.evaluate(
+        """() => {
+          const dialog = document.createElement("dialog");
+          dialog.append(document.body.lastElementChild);
+          document.body.append(dialog);
+          dialog.showModal();
+        }"""
+    )
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("dialog")).not_to_have_attribute("open", "")
+    assert page.evaluate("document.querySelector('dialog').returnValue") == "cancel"
+    assert page.evaluate("serveract.call('stats')")["open"] == 2  # a round trip
+    assert page.evaluate("window.__outcomes") == []
+    assert_not_reloaded(page)
+    assert log.requests("POST", "/bulk") == []
+
+
+def test_with_js_a_redirect_to_a_fragment_moves_within_the_page(
+    page: Page, log: RequestLog
+) -> None:
+    """The page stays (no reload): the form must be usable again after."""
+    open_demo(page)
+    keep_outcomes(page)
+    add_form(
+        page,
+        """<input type="hidden" name="$action" value="test.jump">
+        <input type="hidden" name="to" value="from-form"><button>Jump</button>""",
+    )
+    page.get_by_role("button", name="Jump").click()
+    expect(page).to_have_url(re.compile(r"/#from-form$"))
+    form = page.locator("form:has(button:text('Jump'))")
+    expect(form).not_to_have_attribute("aria-busy", "true")
+    expect(form.locator("button")).to_be_enabled()
+
+    # A call's Promise never settles: whoever awaits it runs nothing more.
+    page.evaluate(
+        """() => {
+          let settled = false;
+          addEventListener("hashchange", () => setTimeout(() => {
+            window.__after = [location.hash, settled];  // after the call's callbacks
+          }), {once: true});
+          serveract.call("test.jump", "from-call").finally(() => { settled = true; });
+        }"""
+    )
+    page.wait_for_function("window.__after !== undefined")
+    after = page.evaluate("window.__after")
+    assert after == ["#from-call", False]
+    assert_not_reloaded(page)
+    assert page.evaluate("window.__outcomes") == []
+    assert [(p.path, p.action) for p in log.requests("POST")] == [
+        ("/", "test.jump"),
+        ("/_serveract/test.jump", None),
+    ]
+
+
+# -- JavaScript on: answers serveract does not give ---------------------------
+# A proxy in front (or a server that is not serveract) may answer a call
+# with its own error page, or anything at all: the client must still settle
+# with an Error a page can show, and follow nothing but a web page.
+
+PROXY_ANSWERS = {
+    # action name: (status, headers, body) the proxy answers instead
+    "proxy.html-502": (
+        "502 Bad Gateway",
+        [("Content-Type", "text/html")],
+        b"<h1>Bad Gateway</h1>",
+    ),
+    "proxy.string-error": (
+        "502 Bad Gateway",
+        [("Content-Type", "application/json")],
+        b'{"error": "upstream timed out"}',
+    ),
+    "proxy.empty-error": (
+        "502 Bad Gateway",
+        [("Content-Type", "application/json")],
+        b'{"error": {"type": null, "message": ""}}',
+    ),
+    "proxy.unreadable": (
+        "200 OK",
+        [("Content-Type", "application/json")],
+        b"{not json",
+    ),
+    "proxy.javascript-redirect": (
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Serveract-Redirect", "javascript:window.__ran = 1"),
+        ],
+        b"{}",
+    ),
+    "proxy.data-redirect": (
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Serveract-Redirect", "data:text/html,<h1>Sign in again</h1>"),
+        ],
+        b"{}",
+    ),
+}
+BARE_PAGE = b"<!doctype html><title>Bare</title><p>No script tag here."
+
+
+def behind_a_proxy(app: Any) -> Any:
+    """``app`` behind a proxy that answers PROXY_ANSWERS' calls itself (by
+    header or by path), and serves a page without the script on ``/bare``."""
+
+    def proxy(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ["PATH_INFO"]
+        name = environ.get("HTTP_SERVERACT_ACTION") or path.rpartition("/")[2]
+        if environ["REQUEST_METHOD"] == "GET" and path == "/bare":
+            status, headers, body = "200 OK", [("Content-Type", "text/html")], BARE_PAGE
+        elif name in PROXY_ANSWERS:
+            status, headers, body = PROXY_ANSWERS[name]
+        else:
+            return app(environ, start_response)
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return proxy
+
+
+@pytest.fixture(scope="module")
+def proxy_log() -> RequestLog:
+    return RequestLog(behind_a_proxy(todo.app))
+
+
+@pytest.fixture(scope="module")
+def proxy_url(proxy_log: RequestLog) -> Iterator[str]:
+    with serving(proxy_log) as url:
+        yield url
+
+
+@pytest.fixture
+def proxied(browser: Browser, proxy_url: str, proxy_log: RequestLog) -> Iterator[Page]:
+    proxy_log.clear()
+    yield from _page(browser, proxy_url, javascript=True)
+
+
+def failure(status: int, type: str, message: str) -> dict[str, Any]:
+    """A rejected call or an error event's detail, as CATCH shows it."""
+    return {
+        "isError": True,
+        "name": "ServeractError",
+        "status": status,
+        "type": type,
+        "message": message,
+        "data": None,
+    }
+
+
+def caught(page: Page, name: str, *args: Any) -> Any:
+    """What CATCH answers for ``serveract.call(name, *args)``; bounded by the
+    page's timeout, where a call that never settles would hang evaluate()."""
+    page.evaluate(
+        f"""(call) => {{
+          window.__caught = undefined;
+          ({CATCH})(call).then((answer) => {{ window.__caught = answer; }});
+        }}""",
+        [name, list(args)],
+    )
+    page.wait_for_function("window.__caught !== undefined")
+    return page.evaluate("window.__caught")
+
+
+def call_and_submit(page: Page, name: str) -> tuple[Any, Any]:
+    """How ``serveract.call(name)`` fails, and how a form naming ``name``
+    does (the detail of the event it gets), on the demo page."""
+    open_demo(page)
+    keep_outcomes(page)
+    called = caught(page, name)
+    add_form(
+        page,
+        f"""<input type="hidden" name="$action" value="{name}">
+        <button>Send</button>""",
+    )
+    page.get_by_role("button", name="Send").click()
+    [[kind, on_form, submitted]] = outcomes(page)
+    assert (kind, on_form) == ("serveract:error", True)
+    form = page.locator("form:has(button:text('Send'))")
+    expect(form).not_to_have_attribute("aria-busy", "true")
+    expect(form.locator("button")).to_be_enabled()
+    assert_not_reloaded(page)
+    return called, submitted
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "message"),
+    [
+        pytest.param("proxy.html-502", 502, "502 Bad Gateway", id="html-page"),
+        pytest.param("proxy.string-error", 502, "HTTP 502", id="error-is-a-string"),
+        pytest.param("proxy.empty-error", 502, "HTTP 502", id="error-is-empty"),
+    ],
+)
+def test_with_js_an_error_page_not_from_serveract_fails_with_its_http_status(
+    proxied: Page, name: str, status: int, message: str
+) -> None:
+    called, submitted = call_and_submit(proxied, name)
+    assert called == submitted == failure(status, "http_error", message)
+    expect(proxied.locator("#flash")).to_have_text(message)  # the demo shows it
+
+
+def test_with_js_an_answer_that_is_not_json_fails_as_unreadable(
+    proxied: Page,
+) -> None:
+    called, submitted = call_and_submit(proxied, "proxy.unreadable")
+    for error in (called, submitted):
+        assert error == failure(200, "http_error", error["message"])
+        assert error["message"].startswith("Unreadable answer: ")
+
+
+def test_with_js_a_network_failure_fails_with_status_0(page: Page) -> None:
+    open_demo(page)
+    keep_outcomes(page)
+    page.context.set_offline(True)
+    try:
+        called = caught(page, "stats")
+        page.get_by_role("button", name="Clear completed").click()
+        [[kind, on_form, submitted]] = outcomes(page)
+    finally:
+        page.context.set_offline(False)
+    assert (kind, on_form) == ("serveract:error", True)
+    for error in (called, submitted):
+        assert error == failure(0, "network_error", error["message"])
+        assert error["message"]  # the browser's reason
+    assert_not_reloaded(page)
+
+
+@pytest.mark.parametrize("name", ["proxy.javascript-redirect", "proxy.data-redirect"])
+def test_with_js_a_redirect_to_a_script_or_data_url_is_refused(
+    proxied: Page, proxy_log: RequestLog, name: str
+) -> None:
+    """serveract never sends one: a proxy or another server might."""
+    url = dict(PROXY_ANSWERS[name][1])["Serveract-Redirect"]
+    called, submitted = call_and_submit(proxied, name)
+    assert called == submitted == failure(0, "bad_redirect", f"Refused to go to {url}")
+    expect(proxied).to_have_url(re.compile(r"/$"))
+    assert proxied.evaluate("window.__ran") is None
+    assert [(p.path, p.action) for p in proxy_log.requests("POST")] == [
+        (f"/_serveract/{name}", None),
+        ("/", name),
+    ]
+
+
+def test_the_script_loaded_by_eval_calls_actions_at_the_pages_url(
+    proxied: Page, proxy_log: RequestLog
+) -> None:
+    """Without document.currentScript the script does not know its own URL:
+    calls go to the page's, the action named in the header."""
+    proxied.goto("/bare")
+    proxied.evaluate(
+        "fetch('/serveract.js').then((r) => r.text()).then((t) => (0, eval)(t))"
+    )
+    assert proxied.evaluate("serveract.call('test.choose', 'archive')") == "archive"
+    assert (
+        proxied.evaluate(
+            "serveract.callWith('test.choose', {action: 'keep', target: 'all'})"
+        )
+        == "keep all"
+    )
+    assert [(p.path, p.action) for p in proxy_log.requests("POST")] == [
+        ("/bare", "test.choose"),
+        ("/bare", "test.choose"),
+    ]
 
 
 # -- htmx ---------------------------------------------------------------------
