@@ -263,6 +263,10 @@ class Level(enum.IntEnum):
     HIGH = 2
 
 
+class Holiday(enum.Enum):
+    NEW_YEAR = datetime.date(2026, 1, 1)
+
+
 @dataclasses.dataclass
 class Span:
     start: int
@@ -1196,6 +1200,8 @@ class TestAnswers:
                 "uuid": {ident: decimal.Decimal("1.5")},
                 "nested": [User(ident, "Ada", datetime.datetime(2026, 1, 1))],
                 "in_a_dataclass_or_set": ({decimal.Decimal("2"): "two"},),
+                "markup_beside_a_date": {serveract.Markup("<b>"): 1, day: 2},
+                "enum_of_dates": {Holiday.NEW_YEAR: "closed"},
             }
 
         assert middleware().call("keyed").json == {
@@ -1206,6 +1212,8 @@ class TestAnswers:
                 {"id": str(ident), "name": "Ada", "joined": "2026-01-01T00:00:00"}
             ],
             "in_a_dataclass_or_set": [{"2": "two"}],
+            "markup_beside_a_date": {"<b>": 1, "2026-01-02": 2},
+            "enum_of_dates": {"2026-01-01": "closed"},
         }
 
     def test_bytes_are_answered_as_the_utf8_text_a_bytes_argument_takes(
