@@ -2413,6 +2413,8 @@ class TestOptions:
         assert again.headers["ETag"] == etag
         weak = {"If-None-Match": f'"other", W/{etag}'}
         assert client.get("/serveract.js", headers=weak, status=304).body == b""
+        packed = {"If-None-Match": f'"other",W/{etag}'}  # no space: still a list
+        assert client.get("/serveract.js", headers=packed, status=304).body == b""
         # "*" matches any version the client holds (RFC 9110, 13.1.2).
         anything = {"If-None-Match": " * "}
         assert client.get("/serveract.js", headers=anything, status=304).body == b""
