@@ -136,6 +136,7 @@ class ActionError(Exception):
         status = operator.index(status)  # an int or HTTPStatus; 400.5 is no status
         if not 400 <= status <= 599:
             raise ValueError(f"ActionError status must be 4xx or 5xx, not {status}")
+        message = str(message)  # an exception, a lazy translation: sent as text
         super().__init__(message)
         self.message = message
         self.status = status
@@ -974,7 +975,7 @@ def _tuple(items: list[_Type]) -> _Type:
 
 #: An integer key: at most 4300 digits, as many as int() reads by default
 #: (and so the longest integer a JSON body may hold).
-_INT_KEY = r"-?(0|[1-9][0-9]{0,4299})"
+_INT_KEY = r"(0|-?[1-9][0-9]{0,4299})"  # no "-0": it would be "0" again
 
 
 _INT_KEY_MATCH = re.compile(_INT_KEY).fullmatch
@@ -1898,7 +1899,8 @@ class ServerActions:
     :param max_body_size: largest request body an action call may send.
     :param header: the request header naming the action of a header call.
     :param field: the form field naming the action of a form call.
-    :param client_path: where the browser client script is served.
+    :param client_path: where the browser client script is served (not
+        under ``action_path``).
     :param context: called with the environ, returns a context manager every
         action call runs inside (``lambda environ: app.request_context(environ)``).
     :param debug: put exception text and traceback in 500 answers.
@@ -1948,6 +1950,8 @@ class ServerActions:
             raise ValueError("field must not be empty, header must be an HTTP name")
         if action_path is not None and not (action_path[:1] == action_path[-1:] == "/"):
             raise ValueError("action_path must start and end with /, or be None")
+        if action_path is not None and client_path.startswith(action_path):
+            raise ValueError("client_path must not be under action_path")
         if isinstance(allowed_origins, str) or isinstance(allowed_hosts, str):
             raise TypeError("allowed_origins and allowed_hosts are lists, not strings")
         if not all(callable(hook) for hook in (context, limit_key) if hook is not None):
@@ -1977,8 +1981,12 @@ class ServerActions:
         self.limiter = MemoryLimiter() if limiter is None else limiter
         self.limit_key = limit_key
         self._header_key = "HTTP_" + header.upper().replace("-", "_")
+        # An origin written with a scheme allows that scheme only: an https
+        # site's http twin is any network attacker's to inject script into.
         self._origins = [
-            _host_pattern(p, "allowed_origins", False) for p in allowed_origins
+            (p.partition("://")[0].lower() if "://" in p else None, match)
+            for p in allowed_origins
+            for match in [_host_pattern(p, "allowed_origins", False)]
         ]
         self._hosts: list[Callable[[str], Any]] | None = None
         if allowed_hosts is not None:
@@ -2138,21 +2146,25 @@ class ServerActions:
         # and body) and would show it to the GET.
         arrived = None if head is None else environ.copy()
         files: list[IO[bytes]] = []
+        streamed = None
         try:
             outcome = self._run(environ, name, head, length, media, files)
+            value = outcome if head is None else outcome.value
+            if isinstance(value, webob.Response):
+                # Its body may stream an upload: the files close with it.
+                streamed = value(environ, _edit_headers(start, _no_store))
+                return _Closing(streamed, files) if files else streamed
         except _Failure as failure:  # HEAD: a 405 (no content, RFC 9110 9.3.2)
             answer = self._answer_error(start, failure)
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
         except Exception:  # a fault in serveract, a limiter or a context: no crash
             return self._answer_error(start, self._internal_error(name or "?"))
         finally:
-            for file in files:
-                file.close()
-            if files and environ.get("wsgi.input") in files:
-                environ["wsgi.input"] = io.BytesIO()  # the call consumed it
-        value = outcome if head is None else outcome.value
-        if isinstance(value, webob.Response):
-            return value(environ, _edit_headers(start, _no_store))
+            if streamed is None:
+                for file in files:
+                    file.close()
+                if files and environ.get("wsgi.input") in files:
+                    environ["wsgi.input"] = io.BytesIO()  # the call consumed it
         if head is None:
             return self._answer_value(environ, start, value, name or "?")
         if isinstance(value, redirect):  # no JavaScript: the browser follows it
@@ -2318,8 +2330,11 @@ class ServerActions:
     def _allowed_origin(self, origin: str) -> bool:
         if origin == "null" or not self._origins:
             return False
-        host = _normal_host(origin.partition("://")[2])
-        return any(match(host) for match in self._origins)
+        scheme, _, host = origin.partition("://")
+        host, scheme = _normal_host(host), scheme.lower()
+        return any(
+            match(host) and want in (None, scheme) for want, match in self._origins
+        )
 
     def _request_host(self, environ: WSGIEnvironment) -> str:
         forwarded = environ.get("HTTP_X_FORWARDED_HOST") if self.trusted_proxy else None
@@ -2648,6 +2663,26 @@ def _edit_headers(
     return start
 
 
+class _Closing:
+    """An answer's body that closes the call's files when the server closes
+    it, as PEP 3333 has servers do: a streamed ``webob.Response`` may read an
+    upload."""
+
+    def __init__(self, body: Iterable[bytes], files: list[IO[bytes]]) -> None:
+        self._body = body
+        self._files = files
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            getattr(self._body, "close", lambda: None)()
+        finally:
+            for file in self._files:
+                file.close()
+
+
 def _no_store(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The headers of what the action or the app answers (a ``webob.Response``,
     a page rendered again): it shows one user's outcome, so no cache may keep
@@ -2812,6 +2847,7 @@ def _parameters(action: _Action) -> dict[str, Any]:
         "properties": {p.name: p.type.schema for p in params},
         "required": [p.name for p in params if p.default is _EMPTY],
         "additionalProperties": False if extra is None else extra.type.schema,
+        **({"not": {}} if action.bound else {}),  # only a signed form calls it
     }
 
 

@@ -572,7 +572,12 @@ class TestJsonBinding:
         assert client.call("tally", {"counts": {"1": 2, "-3": 4}}).json == -2
         assert seen == [{1: 2, -3: 4}]
         assert all(type(key) is int for key in seen[0])
-        for bad in ({"counts": {"a": 1}}, {"counts": {"1.5": 1}}):
+        # "-0" is refused: as "0" again, one of the two values would be lost.
+        for bad in (
+            {"counts": {"a": 1}},
+            {"counts": {"1.5": 1}},
+            {"counts": {"-0": 1}},
+        ):
             error = client.call("tally", bad, status=422).error
             assert error["type"] == "invalid_arguments"
             assert [entry["field"] for entry in error["data"]] == ["counts"]
@@ -2388,6 +2393,12 @@ class TestOptions:
         for action_path in ("/_serveract", "_serveract/", ""):
             with pytest.raises(ValueError, match="action_path"):
                 serveract.ServerActions(app, reg, action_path=action_path)
+        # A script under the action path would be taken for a call (a 405).
+        with pytest.raises(ValueError, match="client_path must not be under"):
+            serveract.ServerActions(app, reg, client_path="/_serveract/client.js")
+        assert serveract.ServerActions(
+            app, reg, client_path="/_serveract/client.js", action_path=None
+        )
 
     def test_a_hint_naming_nothing_defined_fails_when_the_middleware_is_built(
         self, reg

@@ -11,6 +11,7 @@ import tracemalloc
 import typing
 import warnings
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -352,6 +353,7 @@ ENDINGS = {
     "raises": (500, 200),
     "action-error": (400, 200),
     "redirect": (200, 303),
+    "streamed": (200, 200),  # the answer reads the upload as it is sent
     "unfit": (422, 200),
     "truncated": (400, 400),
     "too-many-fields": (413, 413),
@@ -367,7 +369,10 @@ def test_uploads_are_closed_however_the_call_ends(
     :class:`~conftest.Client` compares the open files)."""
 
     @reg.action
-    def store(document: typing.BinaryIO, count: int = 0) -> int:
+    def store(document: typing.BinaryIO, count: int = 0) -> Any:
+        if how == "streamed":
+            chunks = iter(lambda: document.read(CHUNK), b"")
+            return webob.Response(app_iter=chunks, content_type="text/plain")
         if how == "raises":
             raise RuntimeError("boom")
         if how == "action-error":
@@ -393,7 +398,9 @@ def test_uploads_are_closed_however_the_call_ends(
     answer = client.send(
         sent, MULTIPART, action=action, length=len(body), status=status
     )
-    if style == "form" and status == 200:
+    if how == "streamed":
+        assert answer.body == big
+    elif style == "form" and status == 200:
         assert answer.from_app
 
 

@@ -302,3 +302,22 @@ def test_an_action_error_from_the_context_hook_answers_as_from_the_action(
     outcome = client.rendered
     assert outcome.error is not None and outcome.error.status == 401
     assert ran == []
+
+
+def test_an_action_error_of_an_exception_is_answered_with_its_text(
+    reg: serveract.Registry, middleware: Callable[..., Client]
+) -> None:
+    # raise ActionError(error), or a lazy translation: the message is text.
+    @reg.action
+    def parse(n: str) -> int:
+        try:
+            return int(n)
+        except ValueError as error:
+            raise serveract.ActionError(error) from None  # type: ignore[arg-type]
+
+    error = middleware().call("parse", {"n": "x"}, status=400).error
+    assert error == {
+        "type": "action_error",
+        "message": "invalid literal for int() with base 10: 'x'",
+        "data": None,
+    }

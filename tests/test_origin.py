@@ -162,6 +162,11 @@ LISTED = [
     Listed("star-port", "*.example.org:8443", "https://a.example.org:8443", True),
     Listed("url", "https://app.example.net", "https://app.example.net", True),
     Listed("url-443", "https://app.example.net:443", "https://app.example.net", True),
+    # A scheme, when written, is the one allowed: the http twin of an https
+    # site is any network attacker's to inject script into.
+    Listed("url-http", "https://app.example.net", "http://app.example.net", False),
+    Listed("url-case", "HTTPS://app.example.net", "https://app.example.net", True),
+    Listed("no-scheme-any", "app.example.net", "http://app.example.net", True),
     Listed("null-never", "partner.net", "null", False),
 ]
 

@@ -461,6 +461,17 @@ def test_the_request_and_bound_parameters_are_not_described(
     assert rename.get("required") == ["title"]
 
 
+def test_a_bound_action_leaves_no_json_object_valid(
+    described: dict[str, Any], client: webtest.TestApp
+) -> None:
+    # Only a form the server signed can call it: every JSON call is a 400.
+    parameters = parameters_of(described, "rename")
+    jsonschema.Draft202012Validator.check_schema(parameters)
+    for payload in ({}, {"title": "x"}, {"title": "x", "owner": 1}):
+        assert not is_valid(parameters, payload), payload
+        assert call(client, "rename", payload).status_int == 400
+
+
 def test_a_required_upload_leaves_no_json_object_valid(
     described: dict[str, Any],
 ) -> None:
