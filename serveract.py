@@ -2377,12 +2377,18 @@ class ServerActions:
         return []
 
     def _client(self, environ: WSGIEnvironment) -> str:
-        if self.limit_key is not None:
-            return str(self.limit_key(environ))
+        """Whose calls count together; a long key (a forwarded address is the
+        client's to write) is hashed, so that a limiter's memory stays bounded."""
         forwarded = environ.get("HTTP_X_FORWARDED_FOR") if self.trusted_proxy else None
-        if forwarded:
-            return str(forwarded).split(",")[0].strip()
-        return str(environ.get("REMOTE_ADDR", ""))
+        if self.limit_key is not None:
+            client = str(self.limit_key(environ))
+        elif forwarded:
+            client = str(forwarded).split(",")[0].strip()
+        else:
+            client = str(environ.get("REMOTE_ADDR", ""))
+        if len(client) <= 64:
+            return client
+        return hashlib.sha256(client.encode(errors="surrogatepass")).hexdigest()
 
     # -- signed values
 

@@ -509,6 +509,32 @@ def test_memory_stays_bounded_however_many_keys_arrive() -> None:
     assert after_50k < 2 * after_5k, (after_5k, after_50k)
 
 
+def test_memory_stays_bounded_however_long_the_forwarded_addresses(
+    clock: Clock,
+) -> None:
+    # Behind a trusted proxy the client writes its own address: 8 KiB each.
+    limiter = serveract.MemoryLimiter(max_keys=100_000, clock=clock)
+    api = build("1/minute", limiter=limiter, trusted_proxy=True)
+
+    def arrive(size: int, count: int) -> int:
+        start = tracemalloc.get_traced_memory()[0]
+        for number in range(count):
+            address = f"{number}-{size}".ljust(size, "x")
+            assert_ok(call(api, headers={"X-Forwarded-For": address}))
+        return int(tracemalloc.get_traced_memory()[0] - start)
+
+    tracemalloc.start()
+    try:
+        short = arrive(16, 200)
+        long = arrive(8192, 200)
+    finally:
+        tracemalloc.stop()
+    # Kept as they came, the long ones would hold 1.6 MiB more.
+    assert long < 2 * short + 100_000, (short, long)
+    again = {"X-Forwarded-For": "0-8192".ljust(8192, "x")}
+    assert call(api, headers=again).status_int == 429  # still one client's count
+
+
 def test_keys_within_the_bound_keep_their_counts(clock: Clock) -> None:
     limiter = serveract.MemoryLimiter(max_keys=100, clock=clock)
     for _ in range(3):
