@@ -2084,6 +2084,8 @@ class ServerActions:
         want = _PEEK_SIZE if length is None or length > _PEEK_SIZE else length
         try:  # a seekable input (waitress's) is read and wound back
             start = stream.tell() if stream.seekable() else None
+            if start and environ.get("webob.is_body_seekable"):
+                start = stream.seek(0)  # an outer WebOb read it: as its readers do
         except (AttributeError, OSError, ValueError):
             start = None
         head: bytes = b""
@@ -2195,6 +2197,8 @@ class ServerActions:
         if length is not None and length > limit:  # else counted while read
             raise _too_large(limit)
         stream = environ.get("wsgi.input")
+        if head is None and "webob.is_body_seekable" in environ and stream:
+            stream.seek(0)  # an outer WebOb middleware read it (request.POST)
         body = payload = fields = None
         if media == "multipart/form-data":
             chunks = _chunks(stream, head or b"", length, limit)
@@ -2404,28 +2408,36 @@ class ServerActions:
     def _verify_bound(
         self, action: _Action, tokens: list[Any], environ: WSGIEnvironment
     ) -> dict[str, Any]:
-        """The values bound by a token signed for ``action``: a 400 when none
-        is valid for it, a 429 for a client that sent too many bad ones."""
+        """The values bound by a token signed for ``action``; else a 400. Each
+        token this server did not sign is one guess of the client's budget (a
+        429 once it is spent); one it signed for another action (a button
+        naming another) is not."""
         key = "signature:" + self._client(environ)
         wait = self.limiter.peek(key, _SIGNATURE_FAILURES, _SIGNATURE_WINDOW)
-        if wait > 0:
-            raise _retry(wait, "Too many calls with bad signatures")
         for token in tokens:
-            if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-                continue
-            payload, _, signature = token.partition(".")
-            given = _b64decode(signature)
-            if any(
-                hmac.compare_digest(self._mac(k, action.name, payload), given)
-                for k in self._keys
+            if wait > 0:
+                raise _retry(wait, "Too many calls with bad signatures")
+            bound = self._unsign(token, action.name)
+            if isinstance(bound, dict) and action.bound <= bound.keys():
+                return bound
+            if bound is None and not any(
+                self._unsign(token, other) is not None for other in self.registry
             ):
-                bound = json.loads(_b64decode(payload))
-                if isinstance(bound, dict) and action.bound <= bound.keys():
-                    return bound
-        self.limiter.acquire(key, _SIGNATURE_FAILURES, _SIGNATURE_WINDOW)
+                wait = self.limiter.acquire(key, _SIGNATURE_FAILURES, _SIGNATURE_WINDOW)
         raise _Failure(
             400, f"The bound values of this form are not signed for {action.name!r}"
         )
+
+    def _unsign(self, token: Any, name: str) -> Any:
+        """The values of a token signed for action ``name``, else ``None``."""
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            return None
+        payload, _, signature = token.partition(".")
+        given = _b64decode(signature)
+        for key in self._keys:
+            if hmac.compare_digest(self._mac(key, name, payload), given):
+                return json.loads(_b64decode(payload))
+        return None
 
     def hidden_field(self, name: str, **bound: Any) -> Markup:
         """The hidden input(s) naming action ``name``, with values ``bound``

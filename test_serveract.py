@@ -1919,6 +1919,38 @@ class TestNoJavaScriptForms:
         else:
             assert pings == [] and client.calls[-1].body == body
 
+    @pytest.mark.parametrize("how", ["form", "header", "header-multipart"])
+    def test_a_body_an_outer_webob_middleware_already_read_is_still_an_action_call(
+        self, reg, recorder, how
+    ):
+        # A CSRF check reads request.POST: WebOb leaves the input seekable, at
+        # its end, and flagged webob.is_body_seekable; its readers seek to 0.
+        @reg.action
+        def add(title: str) -> str:
+            return f"added {title}"
+
+        inner = serveract.ServerActions(recorder, reg)
+
+        def outer(environ: dict[str, Any], start_response: Any) -> Any:
+            assert webob.Request(environ).POST.get("title") == "milk"
+            return inner(environ, start_response)
+
+        fields = {"$action": "add", "title": "milk"}
+        request = webob.Request.blank("/todos?page=2", POST=fields)
+        if how == "header-multipart":
+            body, content_type = multipart_of(part("title", "milk")), MULTIPART
+            request = webob.Request.blank("/todos?page=2", method="POST")
+            request.body, request.content_type = body, content_type
+        if how != "form":
+            request.headers["Serveract-Action"] = "add"
+        answer = request.get_response(outer)
+        if how == "form":
+            (seen,) = recorder.calls
+            assert seen.method == "GET" and seen.query == "page=2"
+            assert seen.result is not None and seen.result.value == "added milk"
+        else:
+            assert answer.json == "added milk" and recorder.calls == []
+
     def test_a_page_that_fails_while_rendering_again_answers_its_error_page(
         self, reg, middleware
     ):

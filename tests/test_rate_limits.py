@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from access_support import Clock, Counter, RedisServer, redis_server
@@ -614,6 +615,33 @@ def test_bad_signatures_in_forms_without_javascript_count_too(clock: Clock) -> N
         assert rename(api, bad, kind=kind).status_int == 400
     assert rename(api, bad, kind="form").status_int == 429
     assert api.ran.count == 0
+
+
+def test_each_bad_signature_in_one_call_uses_the_budget(clock: Clock) -> None:
+    # Ten guesses in ten minutes, not ten calls of a thousand fields each.
+    api = build(limiter=serveract.MemoryLimiter(clock=clock))
+    payload, _, signature = forged(signed_token(api)).partition(".")
+    guesses = [f"{payload}.{c}{signature[1:]}" for c in "CDEFGHIJKLMNOPQRSTUV"]
+    body = urlencode([*(("$bound", g) for g in guesses), ("title", "x")]).encode()
+    answer = api.client.send(
+        body, FORM, action="rename", remote_addr="192.0.2.10", status="*"
+    )
+    assert_too_many(answer, 600)  # ten tried, the eleventh refused
+    assert_too_many(rename(api, signed_token(api)), 600)
+    assert api.ran.count == 0
+
+
+def test_a_token_signed_for_another_action_is_refused_but_uses_no_budget(
+    clock: Clock,
+) -> None:
+    # A form signed for rename, submitted by a button naming another action.
+    api = build(limiter=serveract.MemoryLimiter(clock=clock))
+    token = signed_token(api)
+    body = f"%24action=rename&%24bound={token}&title=x&%24action=free".encode()
+    for _ in range(12):
+        answer = api.client.send(body, FORM, remote_addr="192.0.2.10", status="*")
+        assert (answer.status_int, answer.error["type"]) == (400, "bad_request")
+    assert rename(api, token).status_int == 200
 
 
 def test_the_signature_budget_uses_limit_key(clock: Clock) -> None:
