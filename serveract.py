@@ -1217,6 +1217,11 @@ def _run_coroutine(coroutine: Any) -> Any:
         return pool.submit(context.run, asyncio.run, coroutine).result()
 
 
+#: Held while an action is prepared: a dataclass's _Type is published before
+#: its fields are built (it may hold itself), so no other thread may see it.
+_PREPARING = threading.RLock()
+
+
 class _Action:
     """A registered function with its parameters prepared for binding."""
 
@@ -1240,8 +1245,13 @@ class _Action:
 
     def prepare(self) -> _Action:
         """Read the signature and build the parameters (once)."""
-        if self.params is not None:
-            return self
+        if self.params is None:
+            with _PREPARING:
+                if self.params is None:
+                    self._prepare()
+        return self
+
+    def _prepare(self) -> None:
         where = f"action {self.name!r}"
         try:
             signature = inspect.signature(self.func, eval_str=True)
@@ -1266,7 +1276,6 @@ class _Action:
         self.before_args = [p for p in named if p.kind in positional]
         self.requests = [p.name for p in named if p.request]
         self.params = named
-        return self
 
     def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call the function (an ``async def`` one to completion)."""
@@ -3218,6 +3227,8 @@ def _load(module_name: str, attribute: str, reload: bool) -> tuple[Any, ServerAc
 
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as waitress-serve does
+    if module_name.startswith("."):  # import_module raises TypeError for it
+        raise _CommandError(f"cannot import {module_name!r}: not a relative name")
     try:
         module = importlib.import_module(module_name)
     except (ImportError, SyntaxError) as error:
@@ -3231,9 +3242,15 @@ def _load(module_name: str, attribute: str, reload: bool) -> tuple[Any, ServerAc
         raise _CommandError(missing) from None
     if not callable(app):
         raise _CommandError(f"{module_name}:{attribute} is not a WSGI application")
-    for actions in (app, getattr(app, "wsgi_app", None)):
-        if isinstance(actions, serveract.ServerActions):
-            return app, actions
+    # Through other middleware too (WhiteNoise, ProxyFix, Sentry's): a second
+    # ServerActions, without the app's options, would answer first.
+    found = [app]
+    for inner in found:
+        if isinstance(inner, serveract.ServerActions):
+            return app, inner
+        if len(found) < 64:  # a cycle of wrappers ends here
+            attributes = ("wsgi_app", "app", "application")
+            found += [getattr(inner, a) for a in attributes if hasattr(inner, a)]
     actions = serveract.ServerActions(app)
     return actions, actions
 

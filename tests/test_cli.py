@@ -7,6 +7,7 @@ wait is bounded and every process is killed on the way out.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import webob
 from framework_support import (
     RECIPES,
     SERVING,
@@ -151,6 +153,55 @@ def test_a_flask_app_with_a_wrapped_wsgi_app_is_not_wrapped_again() -> None:
         assert '<input type="hidden" name="$action" value="add_note">' in page.text
 
 
+BEHIND_MIDDLEWARE = """
+import serveract
+
+todos = serveract.Registry()
+
+@todos.action(bound=["todo_id"])
+def delete_todo(todo_id: int) -> str:
+    return f"deleted {todo_id}"
+
+def page(environ, start_response):
+    outcome = serveract.result(environ)
+    form = actions.hidden_field("delete_todo", todo_id=7)
+    body = str(outcome.value if outcome else form)
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [body.encode()]
+
+actions = serveract.ServerActions(page, todos, secret="a long random string")
+
+class Middleware:  # WhiteNoise, ProxyFix, Sentry's: any WSGI middleware
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+app = Middleware(actions)
+"""
+
+
+def test_an_app_wrapped_inside_another_middleware_is_not_wrapped_again(
+    in_project: Path,
+) -> None:
+    # Wrapped again, a ServerActions without the secret would answer first:
+    # the signed form would be a 400.
+    (in_project / "cli_fixture_behind.py").write_text(BEHIND_MIDDLEWARE)
+    try:
+        served, actions = serveract._load("cli_fixture_behind", "app", False)
+        assert served is sys.modules["cli_fixture_behind"].app
+        assert actions is sys.modules["cli_fixture_behind"].actions
+        page = webob.Request.blank("/").get_response(served).text
+        token = re.search(r'name="\$bound" value="([^"]*)"', page)
+        assert token is not None
+        form = {"$action": "delete_todo", "$bound": token[1]}
+        answer = webob.Request.blank("/", POST=form).get_response(served)
+        assert (answer.status_int, answer.text) == (200, "deleted 7")
+    finally:
+        sys.modules.pop("cli_fixture_behind", None)
+
+
 def test_list_prints_each_action_with_its_signature(project: Path) -> None:
     done = run_cli("--list", "cliapp:app", cwd=project)
     assert (done.returncode, done.stderr) == (0, "")
@@ -234,6 +285,11 @@ def in_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
             "cannot import 'cli_fixture_missing': "
             "No module named 'cli_fixture_missing'",
             id="missing-module",
+        ),
+        pytest.param(  # import_module() raised a TypeError with a traceback
+            ".cli_fixture_plain:app",
+            "cannot import '.cli_fixture_plain': not a relative name",
+            id="relative-module",
         ),
     ],
 )

@@ -11,6 +11,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import webob
+
 import serveract
 from conftest import Client, serving
 
@@ -112,3 +114,57 @@ def test_concurrent_calls_on_a_real_server_each_get_their_own_exact_answer(
         values = [value for _, value, _ in per_client]
         assert values == sorted(values)
     assert hostile_answers == [400, 400, 403, 413, 400] * 4
+
+
+def calls_at_once(
+    app: Any, path: str, body: bytes, count: int
+) -> list[tuple[int, str]]:
+    """``count`` JSON calls started together from as many threads: each
+    status and body."""
+    start = threading.Barrier(count)
+    answers: list[tuple[int, str]] = []
+
+    def call() -> None:
+        start.wait(timeout=30)
+        request = webob.Request.blank(
+            path, method="POST", body=body, content_type="application/json"
+        )
+        answer = request.get_response(app)
+        answers.append((answer.status_int, answer.text))
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+def test_first_calls_from_many_threads_agree_on_a_lazily_prepared_dataclass() -> None:
+    """An action whose hint names a dataclass defined after the middleware
+    was built is prepared by its first call. A dataclass's record is known
+    before its fields are built (it may hold itself): another thread's first
+    call must not bind against the fields built so far."""
+    import dataclasses
+    import typing
+
+    wrong: list[tuple[int, str]] = []
+    for attempt in range(5):
+        shop = serveract.Registry()
+        calls = serveract.ServerActions(lambda environ, start: [], shop)
+        namespace: dict[str, Any] = {}
+        # Compiled apart from this module's "from __future__ import
+        # annotations", so that the hint is the name, resolved when prepared.
+        source = "def save(p: 'Big') -> int:\n    return len(vars(p))"
+        exec(compile(source, "<actions>", "exec", dont_inherit=True), namespace)
+        shop.action(namespace["save"])
+        choices = tuple(f"v{i}" for i in range(50))
+        namespace["Big"] = dataclasses.make_dataclass(  # slow to build: 200 fields
+            f"Big{attempt}",
+            [(f"f{i}", typing.Literal[(*choices, f"x{i}")]) for i in range(200)],
+        )
+        body = json.dumps({"p": {f"f{i}": "v1" for i in range(200)}}).encode()
+        answers = calls_at_once(calls, "/_serveract/save", body, 8)
+        assert len(answers) == 8
+        wrong += [answer for answer in answers if answer != (200, "200")]
+    assert wrong == []
