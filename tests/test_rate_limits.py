@@ -631,6 +631,34 @@ def test_each_bad_signature_in_one_call_uses_the_budget(clock: Clock) -> None:
     assert api.ran.count == 0
 
 
+@pytest.mark.parametrize("size", ["many-tokens", "one-huge-token"])
+def test_forged_tokens_cost_a_bounded_number_of_signature_checks(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    # However many actions are registered and however large the tokens, a
+    # call checks its budget's worth of tokens against its own action only.
+    api = build(limiter=serveract.MemoryLimiter(clock=clock))
+    for number in range(50):
+        api.client.actions.registry.action(lambda: None, name=f"extra{number}")
+    checks: list[str] = []
+    mac = serveract.ServerActions._mac
+
+    def counted(key: bytes, name: str, payload: str) -> bytes:
+        checks.append(name)
+        return mac(key, name, payload)
+
+    monkeypatch.setattr(serveract.ServerActions, "_mac", staticmethod(counted))
+    payload, _, signature = forged(signed_token(api)).partition(".")
+    if size == "many-tokens":
+        guesses = [f"{payload}.{c}{signature[1:]}" for c in "CDEFGHIJKLMNOPQRSTUV"]
+    else:
+        guesses = ["A" * 1_000_000 + "." + signature]
+    body = urlencode([*(("$bound", g) for g in guesses), ("title", "x")]).encode()
+    checks.clear()
+    api.client.send(body, FORM, action="rename", remote_addr="192.0.2.10", status="*")
+    assert set(checks) == {"rename"} and len(checks) <= 11  # the budget, and one
+
+
 def test_a_token_signed_for_another_action_is_refused_but_uses_no_budget(
     clock: Clock,
 ) -> None:
