@@ -2206,7 +2206,7 @@ class ServerActions:
         if length is not None and length > limit:  # else counted while read
             raise _too_large(limit)
         stream = environ.get("wsgi.input")
-        if head is None and "webob.is_body_seekable" in environ and stream:
+        if head is None and environ.get("webob.is_body_seekable") and stream:
             stream.seek(0)  # an outer WebOb middleware read it (request.POST)
         body = payload = fields = None
         if media == "multipart/form-data":

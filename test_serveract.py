@@ -1951,6 +1951,18 @@ class TestNoJavaScriptForms:
         else:
             assert answer.json == "added milk" and recorder.calls == []
 
+    def test_a_body_flagged_as_not_seekable_is_read_as_it_comes(self, reg, middleware):
+        # WebOb's flag may be False too: the server's own stream, never rewound.
+        @reg.action
+        def add(title: str) -> str:
+            return f"added {title}"
+
+        body = b"title=milk"
+        headers = {"Serveract-Action": "add"}
+        environ = environ_for("POST", body, FORM, headers, stream=ServerBody(body))
+        environ["webob.is_body_seekable"] = False
+        assert middleware().serve(environ, status=200).json == "added milk"
+
     def test_a_page_that_fails_while_rendering_again_answers_its_error_page(
         self, reg, middleware
     ):
