@@ -571,67 +571,55 @@ def outcomes(page: Page) -> Any:
     return page.evaluate("window.__outcomes")
 
 
-def test_with_js_a_buttons_formaction_is_the_url_the_form_posts_to(
-    page: Page, log: RequestLog
+@pytest.mark.parametrize(
+    ("fields", "method", "result", "posted"),
+    [
+        pytest.param(
+            """<input type="hidden" name="$action" value="test.choose">
+            <input name="action" value="archive">
+            <button formaction="/elsewhere">Apply</button>""",
+            "post",
+            "archive",
+            ("/elsewhere", "test.choose"),
+            id="to-the-buttons-formaction",
+        ),
+        # Without JavaScript that button POSTs, so the action runs: with it too.
+        pytest.param(
+            """<input type="hidden" name="$action" value="test.choose">
+            <input name="action" value="archive">
+            <button formmethod="post">Apply</button>""",
+            "get",
+            "archive",
+            ("/bulk", "test.choose"),
+            id="by-the-buttons-formmethod-post-on-a-get-form",
+        ),
+        # form.method is then the <input>: the client reads the real method.
+        pytest.param(
+            """<input type="hidden" name="$action" value="test.method">
+            <input name="method" value="get"><button>Apply</button>""",
+            "post",
+            "method=get",
+            ("/bulk", "test.method"),
+            id="by-its-own-method-beside-a-field-named-method",
+        ),
+    ],
+)
+def test_with_js_a_form_posts_where_and_as_the_browser_would(
+    page: Page,
+    log: RequestLog,
+    fields: str,
+    method: str,
+    result: str,
+    posted: tuple[str, str],
 ) -> None:
     open_demo(page)
     keep_outcomes(page)
-    add_form(
-        page,
-        """<input type="hidden" name="$action" value="test.choose">
-        <input name="action" value="archive">
-        <button formaction="/elsewhere">Apply</button>""",
-        action="/bulk",
-    )
+    add_form(page, fields, method=method, action="/bulk")
     page.get_by_role("button", name="Apply").click()
-    assert outcomes(page) == [["serveract:result", True, "archive"]]
+    assert outcomes(page) == [["serveract:result", True, result]]
     assert_not_reloaded(page)
-    assert [(p.path, p.action) for p in log.requests("POST")] == [
-        ("/elsewhere", "test.choose")
-    ]
-
-
-def test_with_js_a_buttons_formmethod_post_on_a_get_form_calls_the_action(
-    page: Page, log: RequestLog
-) -> None:
-    """Without JavaScript that button POSTs, so the action runs: with it too."""
-    open_demo(page)
-    keep_outcomes(page)
-    add_form(
-        page,
-        """<input type="hidden" name="$action" value="test.choose">
-        <input name="action" value="archive">
-        <button formmethod="post">Apply</button>""",
-        method="get",
-        action="/bulk",
-    )
-    page.get_by_role("button", name="Apply").click()
-    assert outcomes(page) == [["serveract:result", True, "archive"]]
-    assert_not_reloaded(page)
-    expect(page).to_have_url(re.compile(r"/$"))
-    assert [(p.path, p.action) for p in log.requests("POST")] == [
-        ("/bulk", "test.choose")
-    ]
-
-
-def test_with_js_a_field_named_method_does_not_hide_the_forms_method(
-    page: Page, log: RequestLog
-) -> None:
-    """form.method is then the <input>: the client reads the real method."""
-    open_demo(page)
-    keep_outcomes(page)
-    add_form(
-        page,
-        """<input type="hidden" name="$action" value="test.method">
-        <input name="method" value="get"><button>Apply</button>""",
-        action="/bulk",
-    )
-    page.get_by_role("button", name="Apply").click()
-    assert outcomes(page) == [["serveract:result", True, "method=get"]]
-    assert_not_reloaded(page)
-    assert [(p.path, p.action) for p in log.requests("POST")] == [
-        ("/bulk", "test.method")
-    ]
+    expect(page).to_have_url(re.compile(r"/$"))  # no query string either
+    assert [(p.path, p.action) for p in log.requests("POST")] == [posted]
 
 
 @pytest.mark.parametrize(
