@@ -1468,6 +1468,27 @@ def test_the_type_of_a_field_the_class_sets_itself_is_never_built() -> None:
     assert call(webtest.TestApp(app), "take", {"value": {"id": 1}}).status_int == 200
 
 
+@dataclasses.dataclass
+class Holder:  # no request can fill its last field
+    held: Held | None
+    callback: Callable[[], None]
+
+
+@dataclasses.dataclass
+class Held:  # built while Holder is: it holds a Holder
+    holder: Holder | None = None
+
+
+def test_a_dataclass_holding_one_that_no_request_can_fill_is_refused_too() -> None:
+    # Held was built on the way to refusing Holder: it must not stay built,
+    # as if a request could fill the Holder it holds (the schema's reference
+    # to Holder named no definition, a KeyError).
+    with pytest.raises(TypeError, match=r"Holder\.callback"):
+        taking(Holder)
+    with pytest.raises(TypeError, match=r"Holder\.callback"):
+        taking(Held)
+
+
 @dataclasses.dataclass(frozen=True)
 class Marker:
     x: int
