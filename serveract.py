@@ -1062,6 +1062,7 @@ def _dataclass(cls: type) -> _Type:
     ref = {"$ref": f"#/$defs/{name}"}
     record = _Type(from_json, _json_field(from_json, described), ref, name, described)
     # Known before its fields are built: a dataclass may hold itself.
+    built = len(_TYPES)
     _TYPES[cls] = record
     _DEFINITIONS[name] = ({}, {}, qualified)
     try:
@@ -1081,8 +1082,10 @@ def _dataclass(cls: type) -> _Type:
                     f"{cls.__name__}.{key}: an InitVar without a default: "
                     "no request can fill it"
                 )
-    except BaseException:
-        del _TYPES[cls], _DEFINITIONS[name]
+    except BaseException:  # with the classes built meanwhile: they may hold it
+        for kind in list(_TYPES)[built:]:
+            del _TYPES[kind]
+        del _DEFINITIONS[name]
         raise
     schema = {
         "type": "object",
