@@ -1285,6 +1285,26 @@ def test_dataclasses_named_as_typescript_types_do_not_merge_with_them(
     assert not is_valid(schema, {"client": {"id": 1}})
 
 
+def test_an_action_named_new_is_a_method_of_the_declarations(tmp_path: Path) -> None:
+    # In an interface, new(...) is a construct signature: actions.new was
+    # no member at all.
+    reg = serveract.Registry()
+
+    @reg.action(name="new")
+    def create(title: str) -> int:
+        return 1
+
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    (tmp_path / "new.d.ts").write_text(app.typescript())
+    (tmp_path / "new.ts").write_text(
+        "async function useNew(): Promise<void> {\n"
+        '  const id: number = await serveract.actions.new({ title: "a" });\n'
+        "}\n"
+    )
+    done = tsc(tmp_path / "new.d.ts", tmp_path / "new.ts")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @dataclasses.dataclass
 class Figure_returns:  # an app's name, and the name of the answers' Figure
     sides: str
