@@ -2987,7 +2987,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 def _ts_key(name: str) -> str:
-    return name if _IDENTIFIER.fullmatch(name) else json.dumps(name)
+    # Quoted, "new" is a method's name: new(...) is a construct signature.
+    plain = _IDENTIFIER.fullmatch(name) and name != "new"
+    return name if plain else json.dumps(name)
 
 
 _TYPESCRIPT = """\
