@@ -1202,6 +1202,7 @@ WRONG_CALLS = [
     ("typed_wrong_tuple.ts", {"TS2322"}),
     ("typed_request_parameter.ts", {"TS2353"}),
     ("typed_wrong_return.ts", {"TS2322"}),
+    ("typed_wrong_optional_upload.ts", {"TS2322"}),
 ]
 # fmt: on
 
