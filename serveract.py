@@ -782,7 +782,7 @@ _UPLOAD = _Type(
     _exact(Upload, "a file upload (send a multipart form)"),
     _exact(Upload, "a file upload"),
     {"not": {}, "description": "a file upload: send a multipart form"},
-    "File | Blob",
+    "never",  # actions.NAME sends JSON, where a File is {}
     "a file upload",
 )
 
@@ -3023,7 +3023,6 @@ def _typescript(actions: ServerActions) -> str:
         required = [p for p in params if p.default is _EMPTY]
         if action.bound or any(p.type is _UPLOAD for p in required):
             continue  # only a signed form, or a multipart one, can call it
-        params = [p for p in params if p.type is not _UPLOAD]
         fields = "".join(
             f" {_ts_key(p.name)}{'' if p.default is _EMPTY else '?'}: {p.type.ts};"
             for p in params
