@@ -1333,6 +1333,27 @@ def test_a_dataclass_named_as_an_answer_variant_keeps_a_name_of_its_own() -> Non
     assert is_valid(request, {"outline": {"sides": "abc"}})
 
 
+def test_a_dataclass_named_outside_ascii_has_a_name_openapi_allows(
+    tmp_path: Path,
+) -> None:
+    # OpenAPI's component names are [a-zA-Z0-9._-]+, and a $ref is a URI.
+    size = dataclasses.make_dataclass("Gr\u00f6\u00dfe", [("value", int)])
+    reg = serveract.Registry()
+
+    def grow(size: Any) -> Any:
+        return size
+
+    grow.__annotations__ = {"size": size, "return": size}
+    reg.action(grow)
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    validate(app.openapi(), cls=OpenAPIV31SpecValidator)
+    schema = app.schema()["actions"]["grow"]["parameters"]
+    assert is_valid(schema, {"size": {"value": 1}})
+    assert not is_valid(schema, {"size": {}})
+    (tmp_path / "size.d.ts").write_text(app.typescript())
+    assert tsc(tmp_path / "size.d.ts").returncode == 0
+
+
 @dataclasses.dataclass
 class Tagged:
     name: str
