@@ -1029,9 +1029,10 @@ def _dataclass(cls: type) -> _Type:
     """Objects with the dataclass's fields, described under ``$defs`` by its
     name (made unique: two modules may each have a ``Point``; ``Client_``
     for ``Client``, a name the TypeScript declarations use; and ``X_returns_``
-    for ``X_returns``, the name of the answers' ``X`` in an OpenAPI document)."""
+    for ``X_returns``, the name of the answers' ``X`` in an OpenAPI document;
+    ``_`` for each character outside ASCII, which OpenAPI refuses there)."""
     qualified = f"{cls.__module__}.{cls.__qualname__}"
-    name = cls.__name__
+    name = re.sub(r"\W", "_", cls.__name__, flags=re.ASCII)
     while (
         name in _TS_TAKEN
         or name.endswith("_returns")
