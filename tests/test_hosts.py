@@ -152,6 +152,28 @@ def test_a_wildcard_that_is_not_leftmost_is_refused_at_creation() -> None:
         build(allowed_hosts=["a.*.example.com"])
 
 
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        pytest.param("example.com", True, id="no-port"),
+        pytest.param("example.com:80", True, id="that-port"),
+        pytest.param("example.com:8000", False, id="another-port"),
+    ],
+)
+@pytest.mark.parametrize("pattern", ["example.com:80", "example.com.:80"])
+def test_a_pattern_naming_a_default_port_allows_only_that_port(
+    pattern: str, host: str, allowed: bool
+) -> None:
+    # The default port is dropped from hosts to compare them; a pattern that
+    # names it still names a port, not "any port" as a pattern without one.
+    api = build(allowed_hosts=[pattern])
+    answer = call(api, "path", {"Host": host})
+    if allowed:
+        assert_called(api, "path", answer)
+    else:
+        assert_refused(api, answer)
+
+
 # -- Behind a proxy -------------------------------------------------------------
 
 PROXIED = [
