@@ -1738,7 +1738,8 @@ def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], 
     host with optional port (``any_port``: none given matches every port),
     whose leftmost label may be ``*`` (one label) or ``**`` (one or more)."""
     _, found, rest = pattern.partition("://")
-    host = _normal_host(rest if found else pattern)
+    given = rest if found else pattern
+    host = _normal_host(given)
     first, dot, tail = host.partition(".")
     label = {"*": r"[^.:]+", "**": r"[^.:]+(?:\.[^.:]+)*"}.get(first)
     if "*" in tail or (label is None and "*" in first):
@@ -1749,7 +1750,7 @@ def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], 
         # A wildcard with no domain after it would let every site call.
         raise ValueError(f"{option}: a wildcard needs a domain: {pattern!r}")
     regex = re.escape(host) if label is None else label + re.escape(dot + tail)
-    if any_port and not re.search(r":[0-9]+$", host):
+    if any_port and not re.search(r":[0-9]+$", given.strip()):  # ":80" names one
         regex += "(?::[0-9]+)?"
     return re.compile(regex).fullmatch
 
