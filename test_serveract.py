@@ -2415,6 +2415,25 @@ class TestOptions:
         assert '"X-Call"' in script.text and '"_do"' in script.text
         assert client.get("/serveract.js").json["method"] == "GET"
 
+    @pytest.mark.parametrize(
+        ("field", "body"),
+        [
+            # Browsers write a space as +, encode ~ and leave * as it is
+            # (the WHATWG urlencoded serializer), unlike urllib's quote().
+            pytest.param("my action", b"my+action=ping", id="space"),
+            pytest.param("act~ion", b"act%7Eion=ping", id="tilde"),
+            pytest.param("act*ion", b"act*ion=ping", id="star"),
+            pytest.param("act~ion", b"act~ion=ping", id="tilde-unencoded"),
+        ],
+    )
+    def test_a_renamed_field_is_found_as_a_browser_encodes_it(
+        self, reg, middleware, pings, field, body
+    ):
+        client = middleware(field=field)
+        outcome = client.post("/", body, content_type=FORM).json["result"]
+        assert outcome is not None and outcome["ok"]
+        assert pings == [""]
+
     def test_bad_configuration_fails_when_the_middleware_is_built(self, reg):
         app = Recorder()
         with pytest.raises(TypeError):
