@@ -58,7 +58,7 @@ import typing
 import uuid
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any, Literal, Union
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import multipart
 import webob
@@ -2007,13 +2007,17 @@ class ServerActions:
             self._allow_hosts(allowed_hosts)
         # Whether action answers may carry more headers (CORS, the context's).
         self._adds = bool(self._origins) or context is not None
-        # How a form body's first bytes name an action: the field urlencoded
-        # (browsers write $ as %24), or a multipart part header. The two
-        # spellings' common ending ("action=") rules most bodies out in one scan.
-        raw, quoted = field.encode() + b"=", quote(field, safe="").encode() + b"="
-        self._form_markers = (raw, quoted)
-        self._form_markers_after = (b"&" + raw, b"&" + quoted)
-        self._form_tail = re.findall(rb"[\w.~-]*=$", raw)[0]
+        # How a form body's first bytes name an action: the field as it is,
+        # as urllib quotes it, or as browsers do ($ as %24 in both; a space
+        # as + and ~ as %7E by browsers only), or a multipart part header.
+        # Their common ending (letters, digits, "_.-": "action=") rules most
+        # bodies out in one scan.
+        browser = quote_plus(field, safe="*").replace("~", "%7E")
+        spellings = (field, quote(field, safe=""), browser)
+        markers = tuple(dict.fromkeys(text.encode() + b"=" for text in spellings))
+        self._form_markers = markers
+        self._form_markers_after = tuple(b"&" + marker for marker in markers)
+        self._form_tail = re.findall(rb"[\w.-]*=$", markers[0])[0]
         self._part_name = b'name="' + field.encode() + b'"'
         if secret is None:
             secret = os.environ.get("SERVERACT_SECRET") or ()
