@@ -1740,6 +1740,8 @@ def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], 
     _, found, rest = pattern.partition("://")
     given = rest if found else pattern
     host = _normal_host(given)
+    if "/" in host:  # an Origin or Host header never holds one: it would match none
+        raise ValueError(f"{option}: a host and port, no path: {pattern!r}")
     first, dot, tail = host.partition(".")
     label = {"*": r"[^.:]+", "**": r"[^.:]+(?:\.[^.:]+)*"}.get(first)
     if "*" in tail or (label is None and "*" in first):

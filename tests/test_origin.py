@@ -212,6 +212,20 @@ def test_a_wildcard_other_than_the_leftmost_label_of_a_host_fails_at_init(
         serveract.ServerActions(lambda e, s: [], reg, allowed_origins=[pattern])
 
 
+@pytest.mark.parametrize(
+    "pattern",
+    ["https://app.example.org/", "https://app.example.org/app", "app.example.org/"],
+)
+def test_an_allowed_origin_with_a_path_fails_at_init(
+    reg: serveract.Registry, pattern: str
+) -> None:
+    # An Origin header never holds a path: such an entry would match nothing.
+    with pytest.raises(ValueError, match="no path"):
+        serveract.ServerActions(lambda e, s: [], reg, allowed_origins=[pattern])
+    with pytest.raises(ValueError, match="no path"):
+        serveract.ServerActions(lambda e, s: [], reg, allowed_hosts=[pattern])
+
+
 def test_allowed_origins_must_be_a_list_not_a_string(reg: serveract.Registry) -> None:
     with pytest.raises(TypeError):
         serveract.ServerActions(lambda e, s: [], reg, allowed_origins="example.org")
