@@ -818,9 +818,11 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
 
     form = _text(by_text.__getitem__, description)
     schema = {"enum": list(values)}
-    # With "" among the values an empty field is that choice, as text is.
-    blank = "" in by_text
-    return _Type(check, form, schema, " | ".join(texts), description, blank=blank)
+    # With "" among the values an empty field is that choice, as text is; with
+    # None, a field left out is None (Literal["a", None] is Optional).
+    blank, missing = "" in by_text, by_json.get(key(None), _EMPTY)
+    ts = " | ".join(texts)
+    return _Type(check, form, schema, ts, description, blank=blank, missing=missing)
 
 
 def _union(records: list[_Type], nullable: bool) -> _Type:

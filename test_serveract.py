@@ -258,6 +258,11 @@ class Color(enum.Enum):
     BLUE = "blue"
 
 
+class Size(enum.Enum):
+    NONE = None
+    BIG = "big"
+
+
 class Level(enum.IntEnum):
     LOW = 1
     HIGH = 2
@@ -815,6 +820,16 @@ class TestFormBinding:
         assert refused.json["error"]["data"] == [
             {"field": "agree", "message": "expected one of true, false"}
         ]
+
+    def test_a_choice_holding_none_left_out_of_a_form_is_none(self, reg, middleware):
+        # Literal["a", None] is Literal["a"] | None (PEP 586): absent, None.
+        @reg.action
+        def pick(kind: Literal["a", None], size: Size) -> Any:
+            return [kind, size.name]
+
+        fields = {"note": "not a parameter"}
+        answer = middleware().post("/", fields, headers={"Serveract-Action": "pick"})
+        assert answer.json == [None, "NONE"]
 
     @pytest.mark.parametrize(
         ("text", "value"),
