@@ -880,6 +880,8 @@ def _hashable(hint: Any, seen: frozenset[type] = frozenset()) -> bool:
     choices, null and uploads, unions, tuples and frozensets of them, and
     dataclasses hashed by identity or by fields that are (a frozen one
     holding a list is not, even in a field it sets itself)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        return _hashable(typing.get_args(hint)[0], seen)
     if typing.get_origin(hint) in (Union, types.UnionType):
         return all(_hashable(arg, seen) for arg in typing.get_args(hint))
     if hint is type(None) or typing.get_origin(hint) is Literal:
@@ -1124,6 +1126,8 @@ def _type_of(hint: Any) -> _Type:
         return _TYPES[hint]
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is typing.Annotated:  # its metadata is for other tools
+        return _type_of(args[0])
     if origin in (Union, types.UnionType):
         nullable = type(None) in args
         return _union([_type_of(a) for a in args if a is not type(None)], nullable)

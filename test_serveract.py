@@ -341,6 +341,17 @@ class TestJsonBinding:
             pytest.param(dict[str, int], {"a": 1}, {"a": "1"}, id="dict-values"),
             pytest.param(Optional[int], None, "x", id="optional"),
             pytest.param(Literal["a", "b"], "a", "c", id="literal"),
+            # Annotated metadata (a FastAPI or Pydantic habit) is not serveract's.
+            pytest.param(typing.Annotated[int, "id"], 5, "5", id="annotated"),
+            pytest.param(
+                list[typing.Annotated[int, "id"]], [5], ["5"], id="annotated-item"
+            ),
+            pytest.param(
+                frozenset[typing.Annotated[Color, "c"]],
+                ["red"],
+                ["green"],
+                id="annotated-in-a-set",
+            ),
         ],
     )
     def test_a_value_must_fit_the_hint_or_the_call_is_422(
