@@ -2744,6 +2744,9 @@ def _no_store(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return kept
 
 
+_LISTS = (collections.abc.Sequence, collections.abc.ValuesView)
+
+
 def _encode_default(value: Any) -> Any:
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
@@ -2751,13 +2754,19 @@ def _encode_default(value: Any) -> Any:
         return str(value)  # a string keeps every digit of a Decimal
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, collections.abc.Set):  # dict.keys() too
         try:
             return sorted(value)
         except (TypeError, ArithmeticError):  # mixed types; Decimal("NaN")
             return list(value)
-    if isinstance(value, bytes):  # as a bytes argument arrives: UTF-8 text
+    if isinstance(value, (bytes, bytearray)):  # as a bytes argument arrives
         return value.decode()
+    # What a Sequence or Mapping hint allows: range, deque, dict.values(), a
+    # read-only dict. Not a generator: a date key makes a second pass.
+    if isinstance(value, _LISTS):
+        return list(value)
+    if isinstance(value, collections.abc.Mapping):
+        return dict(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -25,6 +25,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 import typing
 import uuid
 import weakref
@@ -1199,6 +1200,32 @@ class TestAnswers:
             "intenum": 2,
             "set": [1, 2, 3],
             "tuple": [1, "a"],
+        }
+
+    def test_what_its_hint_describes_as_a_list_or_an_object_is_answered_so(
+        self, reg, middleware
+    ):
+        # -> Sequence[int], Mapping[str, int], list[str]: a range, a deque, a
+        # read-only dict view and dict.values() fit them.
+        @reg.action
+        def collections_() -> dict[str, Any]:
+            counts = {"b": 2, "a": 1}
+            return {
+                "range": range(3),
+                "deque": collections.deque([1, 2]),
+                "proxy": types.MappingProxyType(counts),
+                "keys": counts.keys(),
+                "values": counts.values(),
+                "bytearray": bytearray(b"caf\xc3\xa9"),
+            }
+
+        assert middleware().call("collections_").json == {
+            "range": [0, 1, 2],
+            "deque": [1, 2],
+            "proxy": {"b": 2, "a": 1},
+            "keys": ["a", "b"],
+            "values": [2, 1],
+            "bytearray": "caf\u00e9",
         }
 
     @pytest.mark.parametrize(
