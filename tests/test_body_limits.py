@@ -229,6 +229,23 @@ def test_a_thousand_form_fields_are_fine(
     assert len(anything[0]) == count
 
 
+@pytest.mark.parametrize("how", ["header", "form"])
+def test_empty_items_of_an_urlencoded_form_are_no_fields(
+    client: Client, anything: list[dict[str, str]], how: str
+) -> None:
+    """A trailing "&" or a doubled one separates nothing: a thousand fields
+    written so are a thousand, as they are parsed."""
+    fields = [f"f{i}=1" for i in range(1000 if how == "header" else 999)]
+    if how == "form":  # 999 fields and the action's
+        fields.insert(0, "%24action=anything")
+    body = ("&" + "&&".join(fields) + "&").encode()
+    action = "anything" if how == "header" else None
+    client.send(body, FORM, action=action, status=200)
+    assert len(anything[0]) == (1000 if how == "header" else 999)
+    # Empty items do not hide a field too many.
+    client.send(body + b"&f=1&", FORM, action=action, status=413)
+
+
 def test_a_form_of_a_thousand_fields_with_its_action_field_is_fine(
     client: Client, anything: list[dict[str, str]]
 ) -> None:
