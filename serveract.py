@@ -1970,6 +1970,8 @@ class ServerActions:
             )
         if not isinstance(client_path, str) or not client_path.startswith("/"):
             raise ValueError(f"client_path must start with /, not {client_path!r}")
+        if not isinstance(header, str) or not isinstance(field, str):
+            raise TypeError(f"header and field must be str, not {header!r}, {field!r}")
         if not field or not _HEADER_NAME.fullmatch(header):  # a header no client sends
             raise ValueError("field must not be empty, header must be an HTTP name")
         if action_path is not None and not (action_path[:1] == action_path[-1:] == "/"):

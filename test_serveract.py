@@ -2501,6 +2501,10 @@ class TestOptions:
         for header in ("My Action", "", "X-Action:", "Aktion\u00e9"):
             with pytest.raises(ValueError, match="header"):
                 serveract.ServerActions(app, reg, header=header)
+        # Names that are no str at all: the option named, not re's TypeError.
+        for names in ({"header": None}, {"header": b"X-Action"}, {"field": 3}):
+            with pytest.raises(TypeError, match="header and field must be str"):
+                serveract.ServerActions(app, reg, **names)  # type: ignore[arg-type]
         # A limiter is checked when it is given, not at the first call (a 500).
         with pytest.raises(TypeError, match="limiter"):
             serveract.ServerActions(app, reg, limiter=object())  # type: ignore[arg-type]
