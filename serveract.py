@@ -476,6 +476,10 @@ class _Invalid(Exception):
     """A value that does not fit a type hint; the message says what was wanted."""
 
 
+class _NotJSON(_Invalid):
+    """A form field that should hold JSON text (a list, an object) and does not."""
+
+
 def _answer_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The JSON Schema of an answer, from that of a request: text types are
     plain text (every digit of a Decimal, a naive time), every dataclass field
@@ -831,12 +835,15 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
 
     def first_fit(members: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
         def union(value: Any) -> Any:
+            as_json = ""  # as a single type's error says it
             for member in members:
                 try:
                     return member(value)
+                except _NotJSON:
+                    as_json = " as JSON"
                 except _Invalid:
                     pass
-            raise _Invalid(f"expected {description}")
+            raise _Invalid(f"expected {description}{as_json}")
 
         return union
 
@@ -865,11 +872,11 @@ def _json_field(build: Callable[[Any], Any], description: str) -> Callable[[Any]
 
     def parse(value: Any) -> Any:
         if not isinstance(value, str):
-            raise _Invalid(f"expected {description} as JSON, not a file")
+            raise _NotJSON(f"expected {description} as JSON, not a file")
         try:
             decoded = _loads(value)
         except ValueError:
-            raise _Invalid(f"expected {description} as JSON") from None
+            raise _NotJSON(f"expected {description} as JSON") from None
         return build(decoded)
 
     return parse

@@ -967,6 +967,29 @@ class TestFormBinding:
             }
         ]
 
+    @pytest.mark.parametrize(
+        ("hint", "wanted"),
+        [
+            (Address | None, "an object (Address)"),
+            (list[list[int]] | None, "a list of a list of an integer"),
+        ],
+    )
+    def test_an_optional_structured_field_that_is_no_json_text_says_as_json(
+        self, reg, middleware, hint, wanted
+    ):
+        # As the field's type alone says it: a union of it and None too.
+        def take(value: Any = None) -> None:
+            pass
+
+        take.__annotations__["value"] = hint
+        reg.action(take)
+        client = middleware()
+        headers = {"Serveract-Action": "take"}
+        error = client.post("/", {"value": "Main 1"}, headers=headers, status=422)
+        assert error.json["error"]["data"] == [
+            {"field": "value", "message": f"expected {wanted} as JSON"}
+        ]
+
     def test_the_action_field_sent_as_a_file_is_a_400(self, reg, middleware, pings):
         client = middleware()
         answer = client.post(
