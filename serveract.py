@@ -3387,9 +3387,11 @@ def _main(argv: list[str] | None = None) -> int:
                 print(f"{prefix}{name}{signature}{suffix}")
         else:
             if actions._hosts is None and _is_loopback(args.host):
-                # No DNS rebinding to dev; 127.0.0.2 and the like are their own name.
-                named = (args.host,) if "." in args.host else ()
-                actions._allow_hosts(["localhost", "127.0.0.1", "[::1]", *named])
+                # No DNS rebinding to dev; 127.0.0.2, ::1 spelled out and the
+                # like are their own name (an IPv6 one in brackets, as sent).
+                host = args.host.strip("[]")
+                named = f"[{host}]" if ":" in host else host
+                actions._allow_hosts(["localhost", "127.0.0.1", "[::1]", named])
             _serve(app, args.host, args.port, args.threads)
     except _CommandError as error:
         print(f"python -m serveract: error: {error}", file=sys.stderr)

@@ -243,14 +243,17 @@ def post(url: str, path: str, host: str, **headers: str) -> tuple[int, Any]:
     return reply.status, json.loads(reply.body)
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2"])
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "127.0.0.2", "::1", "0:0:0:0:0:0:0:1", "[::1]"]
+)
 def test_python_m_serveract_on_loopback_allows_the_loopback_names_and_its_own(
     address: str,
 ) -> None:
     args = cli_args("access_hosts_app:app", "--host", address)
+    own = f"[{address.strip('[]')}]" if ":" in address else address
     with serving(args, cwd=TESTS, env=subprocess_env()) as server:
         port = server.url.rsplit(":", 1)[1]
-        for host in (address, "127.0.0.1", "localhost", "[::1]"):
+        for host in (own, "127.0.0.1", "localhost", "[::1]"):
             answer = post(server.url, "/_serveract/ping", f"{host}:{port}")
             assert answer == (200, "pong"), host
         for host in ("evil.example", f"evil.example:{port}", f"127.0.0.3:{port}"):
