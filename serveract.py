@@ -1785,6 +1785,15 @@ def _b64decode(text: str) -> bytes:
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 
 
+class _Limiter(typing.Protocol):
+    """What ``ServerActions(limiter=...)`` takes: a ``MemoryLimiter``, a
+    ``RedisLimiter`` or any object with these two methods."""
+
+    def acquire(self, key: str, limit: int, window: float) -> float: ...
+
+    def peek(self, key: str, limit: int, window: float) -> float: ...
+
+
 class _SlidingLog:
     """A limiter's two methods, by way of ``_check`` on its sliding log."""
 
@@ -1964,7 +1973,7 @@ class ServerActions:
         trusted_proxy: bool = False,
         allowed_hosts: Iterable[str] | None = None,
         action_path: str | None = "/_serveract/",
-        limiter: MemoryLimiter | RedisLimiter | None = None,
+        limiter: _Limiter | None = None,
         limit_key: Callable[[WSGIEnvironment], str] | None = None,
     ) -> None:
         if not callable(app):

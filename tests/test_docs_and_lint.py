@@ -384,3 +384,37 @@ def test_code_is_clean(command):
         command, cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+OWN_LIMITER = '''
+import serveract
+
+
+class Unlimited:
+    """A limiter of one's own, as the API reference describes one."""
+
+    def acquire(self, key: str, limit: int, window: float) -> float:
+        return 0.0
+
+    def peek(self, key: str, limit: int, window: float) -> float:
+        return 0.0
+
+
+app = serveract.ServerActions(lambda environ, start: [], limiter=Unlimited())
+'''
+
+
+def test_mypy_strict_takes_a_limiter_of_your_own_from_the_module_copied(tmp_path):
+    # serveract.py copied into a project (no stubs then): limiter= is typed
+    # as the API reference says, any object with acquire() and peek().
+    shutil.copy(ROOT / "serveract.py", tmp_path)
+    (tmp_path / "app.py").write_text(OWN_LIMITER)
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent"]
+    done = subprocess.run(
+        [*mypy, "--no-incremental", "app.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
