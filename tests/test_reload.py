@@ -99,7 +99,8 @@ def wait_until(
     nudge: Callable[[], None] | None = None,
 ) -> Any:
     """Calls ``check`` until ``done`` holds for what it returned (connection
-    errors count as not done yet), for at most :data:`DEADLINE` seconds.
+    errors, and answers cut short by a restart, count as not done yet), for
+    at most :data:`DEADLINE` seconds.
 
     :param nudge: called first, then again at doubling intervals while not done.
     """
@@ -112,7 +113,7 @@ def wait_until(
             next_nudge, pause = time.monotonic() + pause, pause * 2
         try:
             seen = check()
-        except OSError as error:
+        except (OSError, http.client.HTTPException) as error:  # a restart mid-answer
             seen = error
         else:
             if done(seen):
