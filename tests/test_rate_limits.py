@@ -318,6 +318,20 @@ def test_peek_never_records(clock: Clock) -> None:
     assert limiter.acquire("client", 1, MINUTE) == pytest.approx(45)
 
 
+def test_a_call_a_float_step_inside_the_window_is_refused_with_a_wait(
+    clock: Clock,
+) -> None:
+    # 996.616103757228 is the float just after 1056.6161037572278 - 60, and
+    # 996.616103757228 + 60 rounds to 1056.6161037572278: the first call is
+    # still in the window, yet its time plus the window is no later than now.
+    limiter = serveract.MemoryLimiter(clock=clock)
+    clock.now = 996.616103757228
+    assert limiter.acquire("client", 1, MINUTE) == 0.0
+    clock.now = 1056.6161037572278
+    assert limiter.peek("client", 1, MINUTE) > 0
+    assert limiter.acquire("client", 1, MINUTE) > 0
+
+
 # -- Whose calls count together ------------------------------------------------
 
 
