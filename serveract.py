@@ -1838,12 +1838,15 @@ class MemoryLimiter(_SlidingLog):
             # for the lock would append an older time after a newer one, and
             # a log out of order refuses calls and overstates Retry-After.
             now = self._clock()
+            # A time after start is in the window, and time - start > 0 (where
+            # time + window - now may round to 0.0: a pass, with nothing recorded).
+            start = now - window
             log = self._logs.pop(key, None) or collections.deque()
-            while log and log[0] <= now - window:
+            while log and log[0] <= start:
                 log.popleft()
             wait = 0.0
             if len(log) >= limit:  # more than N after a limit was lowered
-                wait = log[-limit] + window - now
+                wait = log[-limit] - start
             elif record:
                 log.append(now)
             if log:  # put back last: the first is the least recently used
