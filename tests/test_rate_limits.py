@@ -389,6 +389,23 @@ def test_each_limited_action_counts_its_own_calls(clock: Clock) -> None:
     assert call(api, "other").status_int == 429
 
 
+def test_an_action_name_with_a_colon_shares_no_count_with_another_action(
+    clock: Clock,
+) -> None:
+    # "a" called from 2001:db8::1 and "a:2001" called from db8::1 (IPv6
+    # addresses hold colons too) are two actions and two clients.
+    registry = serveract.Registry()
+    registry.action(lambda: "a", name="a", limit="1/minute")
+    registry.action(lambda: "a:2001", name="a:2001", limit="1/minute")
+    client = Client(registry, limiter=serveract.MemoryLimiter(clock=clock))
+    first = client.send(b"[]", JSON, path="/_serveract/a", remote_addr="2001:db8::1")
+    assert first.json == "a"
+    second = client.send(
+        b"[]", JSON, path="/_serveract/a:2001", remote_addr="db8::1", status="*"
+    )
+    assert (second.status_int, second.json) == (200, "a:2001"), second.body
+
+
 def test_an_action_without_a_limit_is_never_refused(clock: Clock) -> None:
     api = build("1/minute", limiter=serveract.MemoryLimiter(clock=clock))
     assert_ok(call(api))
