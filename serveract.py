@@ -1253,6 +1253,9 @@ class _Action:
         self.func = func
         self.bound = bound
         self.limit = None if limit is None else _parse_limit(limit)
+        # Its limit's key, + the client's. The name quoted: "a" called from
+        # 2001:db8::1 is not "a:2001" called from db8::1.
+        self.key = f"call:{name!r}:"
         self.is_async = inspect.iscoroutinefunction(func)
         self.params: list[_Param] | None = None
         # A hint naming something defined later in the module is resolved
@@ -2286,7 +2289,7 @@ class ServerActions:
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
             count, window = action.limit
-            key = f"call:{action.name}:{self._client(environ)}"
+            key = action.key + self._client(environ)
             wait = self.limiter.acquire(key, count, window)
             if wait > 0:
                 raise _retry(wait, f"Too many calls of {action.name}")
