@@ -1188,6 +1188,20 @@ class Html(str):
         return str(self)
 
 
+@dataclasses.dataclass
+class Page(collections.abc.Sequence):  # type: ignore[type-arg]
+    """A dataclass that is a Sequence of its items too."""
+
+    items: list[int]
+    total: int
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 class TestAnswers:
     def test_return_values_are_encoded_the_obvious_way(self, reg, middleware):
         ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
@@ -1250,6 +1264,17 @@ class TestAnswers:
             "values": [2, 1],
             "bytearray": "caf\u00e9",
         }
+
+    def test_a_dataclass_that_is_also_a_sequence_is_answered_by_its_fields(
+        self, reg, middleware
+    ):
+        # Its returns schema is the dataclass's object: a page that also
+        # iterates its items was answered as a list, its total lost.
+        @reg.action
+        def page() -> Page:
+            return Page([1, 2], 10)
+
+        assert middleware().call("page").json == {"items": [1, 2], "total": 10}
 
     @pytest.mark.parametrize(
         "value",
