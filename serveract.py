@@ -2780,6 +2780,9 @@ def _encode_default(value: Any) -> Any:
         return str(value)  # a string keeps every digit of a Decimal
     if isinstance(value, enum.Enum):
         return value.value
+    # Its fields, as its schema says, even if it is a Sequence or a Mapping too.
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, collections.abc.Set):  # dict.keys() too
         try:
             return sorted(value)
@@ -2793,8 +2796,6 @@ def _encode_default(value: Any) -> Any:
         return list(value)
     if isinstance(value, collections.abc.Mapping):
         return dict(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
