@@ -843,6 +843,18 @@ class TestFormBinding:
         answer = middleware().post("/", fields, headers={"Serveract-Action": "pick"})
         assert answer.json == [None, "NONE"]
 
+    def test_a_choice_holding_none_in_a_union_left_out_of_a_form_is_none(
+        self, reg, middleware
+    ):
+        # Literal["a", None] | int is Literal["a"] | None | int: absent, None.
+        @reg.action
+        def pick(kind: Literal["a", None] | int, size: Size | int) -> Any:
+            return [kind, size.name]
+
+        fields = {"note": "not a parameter"}
+        answer = middleware().post("/", fields, headers={"Serveract-Action": "pick"})
+        assert answer.json == [None, "NONE"]
+
     @pytest.mark.parametrize(
         ("text", "value"),
         [(".5", "0.5"), ("-.5", "-0.5"), (".25e2", "25"), ("1.50", "1.50")],
