@@ -855,6 +855,11 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
     many = any(r.many for r in records)
     forms = [r.form if r.many or not many else last(r.form) for r in records]
     options = [*records, _NULL] if nullable else records
+    # Left out of a form: None, or a member's None (Literal["a", None], an
+    # enum with a None value), not a bool's False nor a list's [].
+    missing = [
+        r.missing for r in records if isinstance(r.missing, (type(None), enum.Enum))
+    ]
     return _Type(
         first_fit([r.json for r in options]),
         first_fit(forms),
@@ -863,7 +868,7 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
         " or ".join(r.description for r in options),
         many=many,
         blank=any(r.blank for r in records),
-        missing=None if nullable else _EMPTY,
+        missing=None if nullable else next(iter(missing), _EMPTY),
     )
 
 
