@@ -524,6 +524,13 @@ class TestJsonBinding:
         client.call("whoami", {"req": "forged"}, status=422)
         assert client.call("whoami", ["hello"]).json["greeting"] == "hello"
 
+    def test_an_annotated_request_parameter_is_injected_too(self, reg, middleware):
+        @reg.action
+        def whoami(req: typing.Annotated[webob.Request, "injected"]) -> str:
+            return req.method
+
+        assert middleware().call("whoami", {}).json == "POST"
+
     def test_hints_defined_later_in_the_module_are_resolved_by_the_first_call(
         self, reg, middleware
     ):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import enum
 import importlib.util
 import inspect
@@ -1331,6 +1332,28 @@ def test_a_dataclass_named_as_an_answer_variant_keeps_a_name_of_its_own() -> Non
     assert is_valid(schema, answered), errors_of(schema, answered)
     request = app.schema()["actions"]["draw"]["parameters"]
     assert is_valid(request, {"outline": {"sides": "abc"}})
+
+
+class Markup(str):
+    def __html__(self) -> str:
+        return str(self)
+
+
+@pytest.mark.parametrize("hint", [decimal.Decimal, Markup, None])
+def test_an_annotated_answer_is_described_as_its_type(hint: Any) -> None:
+    reg = serveract.Registry()
+    for name, returns in [("plain", hint), ("annotated", typing.Annotated[hint, "x"])]:
+
+        def action() -> Any:
+            return None
+
+        action.__annotations__ = {"return": returns}
+        reg.action(name=name)(action)
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    described = app.schema()["actions"]
+    assert described["annotated"]["returns"] == described["plain"]["returns"]
+    promised = dict(re.findall(r"(\w+)\(.*Promise<(.*)>;", app.typescript()))
+    assert promised["annotated"] == promised["plain"]
 
 
 def test_a_dataclass_named_outside_ascii_has_a_name_openapi_allows(
