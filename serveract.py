@@ -1170,6 +1170,8 @@ def _type_of(hint: Any) -> _Type:
 
 def _return_type(hint: Any) -> _Type:
     """What an action answers: a _Type, or a stand-in for HTML and responses."""
+    if typing.get_origin(hint) is typing.Annotated:  # as for parameters
+        return _return_type(typing.get_args(hint)[0])
     if isinstance(hint, type) and hasattr(hint, "__html__"):
         html = {"type": "string", "contentMediaType": "text/html"}
         return dataclasses.replace(_ANY, schema=html, ts="string", description="HTML")
@@ -1193,6 +1195,8 @@ class _Param:
         self.kind = parameter.kind
         self.default = parameter.default
         hint = parameter.annotation
+        if typing.get_origin(hint) is typing.Annotated:  # Annotated[Request, ...]
+            hint = typing.get_args(hint)[0]
         self.request = isinstance(hint, type) and issubclass(
             hint, webob.request.BaseRequest
         )
