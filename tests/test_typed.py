@@ -1307,6 +1307,27 @@ def test_an_action_named_new_is_a_method_of_the_declarations(tmp_path: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_dataclasses_named_as_typescript_keywords_are_valid_declarations(
+    tmp_path: Path,
+) -> None:
+    # "interface default {" or "interface 3D {" is no TypeScript: tsc
+    # refused the whole file. Lowercase names are rare in Python, not wrong.
+    reg = serveract.Registry()
+    for index, name in enumerate(["default", "new", "switch", "typeof", "3D"]):
+        kind = dataclasses.make_dataclass(name, [("size", int)])
+
+        def echo(value: Any) -> Any:
+            return value
+
+        echo.__annotations__ = {"value": kind, "return": kind}
+        reg.action(name=f"echo{index}")(echo)
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    (tmp_path / "keywords.d.ts").write_text(app.typescript())
+    done = tsc(tmp_path / "keywords.d.ts")
+    assert done.returncode == 0, done.stdout + done.stderr
+    validate(app.openapi(), cls=OpenAPIV31SpecValidator)
+
+
 @dataclasses.dataclass
 class Figure_returns:  # an app's name, and the name of the answers' Figure
     sides: str
