@@ -1037,6 +1037,11 @@ _TS_TAKEN = frozenset(
         *("Actions", "Blob", "Client", "Error", "File", "Promise", "Record"),
         *("globalThis", "any", "bigint", "boolean", "never", "null", "number"),
         *("object", "string", "symbol", "undefined", "unknown", "void"),
+        # and the words it reserves that a Python class may be named
+        *("case", "catch", "const", "debugger", "default", "delete", "do"),
+        *("enum", "export", "extends", "false", "function", "infer", "keyof"),
+        *("instanceof", "new", "readonly", "super", "switch", "this", "throw"),
+        *("true", "typeof", "unique", "var"),
     }
 )
 
@@ -1046,9 +1051,10 @@ def _dataclass(cls: type) -> _Type:
     name (made unique: two modules may each have a ``Point``; ``Client_``
     for ``Client``, a name the TypeScript declarations use; and ``X_returns_``
     for ``X_returns``, the name of the answers' ``X`` in an OpenAPI document;
-    ``_`` for each character outside ASCII, which OpenAPI refuses there)."""
+    ``_`` for each character outside ASCII, which OpenAPI refuses there, and
+    before a digit, where TypeScript does)."""
     qualified = f"{cls.__module__}.{cls.__qualname__}"
-    name = re.sub(r"\W", "_", cls.__name__, flags=re.ASCII)
+    name = re.sub(r"\W|^(?=[0-9])", "_", cls.__name__, flags=re.ASCII)
     while (
         name in _TS_TAKEN
         or name.endswith("_returns")
