@@ -1269,8 +1269,9 @@ class _Action:
         self.bound = bound
         self.limit = None if limit is None else _parse_limit(limit)
         # Its limit's key, + the client's. The name quoted: "a" called from
-        # 2001:db8::1 is not "a:2001" called from db8::1.
-        self.key = f"call:{name!r}:"
+        # 2001:db8::1 is not "a:2001" called from db8::1. The limit in it: two
+        # apps sharing a limiter may give one name two windows.
+        self.key = f"call:{name!r}:{self.limit}:"
         self.is_async = inspect.iscoroutinefunction(func)
         self.params: list[_Param] | None = None
         # A hint naming something defined later in the module is resolved

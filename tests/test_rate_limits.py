@@ -406,6 +406,27 @@ def test_an_action_name_with_a_colon_shares_no_count_with_another_action(
     assert (second.status_int, second.json) == (200, "a:2001"), second.body
 
 
+def test_two_apps_sharing_a_limiter_count_an_action_name_by_each_limit(
+    clock: Clock,
+) -> None:
+    # "login" at 3/day in one app and 100/second in another: each check
+    # dropped the times outside its own window from the one shared log, so
+    # the short window's calls erased the long one's.
+    limiter = serveract.MemoryLimiter(clock=clock)
+    apps = []
+    for limit in ("3/day", "100/second"):
+        registry = serveract.Registry()
+        registry.action(lambda: "in", name="login", limit=limit)
+        apps.append(Client(registry, limiter=limiter))
+    strict, loose = apps
+    for _ in range(3):
+        strict.send(b"[]", JSON, path="/_serveract/login")
+    clock.advance(2)
+    loose.send(b"[]", JSON, path="/_serveract/login")
+    refused = strict.send(b"[]", JSON, path="/_serveract/login", status="*")
+    assert refused.status_int == 429
+
+
 def test_an_action_without_a_limit_is_never_refused(clock: Clock) -> None:
     api = build("1/minute", limiter=serveract.MemoryLimiter(clock=clock))
     assert_ok(call(api))
