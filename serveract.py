@@ -2916,7 +2916,7 @@ def _check_bound(
     where = f"hidden_field({action.name!r})"
     for key, value in values.items():
         param = action.by_name.get(key) or action.var_kwargs
-        if param is None:
+        if param is None or key in action.requests:  # the request would win
             raise TypeError(f"{where}: {key!r} names no parameter of it")
         try:
             param.type.json(value)

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import webob
 
 import serveract
 from conftest import FORM, Client, Response, multipart
@@ -130,6 +131,17 @@ def test_a_value_the_action_cannot_take_fails_when_the_form_is_rendered(
     token = signed(client, "remind", when=when)
     answer = post_bound(client, "remind", token, how="header-urlencoded", status=200)
     assert answer.json == "2024-05-01T09:00:00+00:00"
+
+
+def test_a_value_for_the_request_parameter_is_refused_when_signed(reg, middleware):
+    # With **kwargs it would be signed, then replaced by the request.
+    @reg.action
+    def note(request: webob.Request, **extra: Any) -> Any:
+        return extra
+
+    client = middleware(secret="s3cret")
+    with pytest.raises(TypeError, match="request"):
+        client.actions.hidden_field("note", request=5)
 
 
 def test_bound_given_as_one_string_is_refused_with_the_list_it_meant(reg):
