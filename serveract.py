@@ -1777,7 +1777,7 @@ def _host_pattern(pattern: str, option: str, any_port: bool) -> Callable[[str], 
     _, found, rest = pattern.partition("://")
     given = rest if found else pattern
     host = _normal_host(given)
-    if "/" in host:  # an Origin or Host header never holds one: it would match none
+    if any(c in host for c in "/?#@"):  # no Origin or Host header holds them
         raise ValueError(f"{option}: a host and port, no path: {pattern!r}")
     first, dot, tail = host.partition(".")
     label = {"*": r"[^.:]+", "**": r"[^.:]+(?:\.[^.:]+)*"}.get(first)

@@ -214,12 +214,20 @@ def test_a_wildcard_other_than_the_leftmost_label_of_a_host_fails_at_init(
 
 @pytest.mark.parametrize(
     "pattern",
-    ["https://app.example.org/", "https://app.example.org/app", "app.example.org/"],
+    [
+        "https://app.example.org/",
+        "https://app.example.org/app",
+        "app.example.org/",
+        "https://app.example.org?x",
+        "https://app.example.org#top",
+        "https://user@app.example.org",
+    ],
 )
 def test_an_allowed_origin_with_a_path_fails_at_init(
     reg: serveract.Registry, pattern: str
 ) -> None:
-    # An Origin header never holds a path: such an entry would match nothing.
+    # An Origin header never holds a path, a query, a fragment or a user:
+    # such an entry would match nothing.
     with pytest.raises(ValueError, match="no path"):
         serveract.ServerActions(lambda e, s: [], reg, allowed_origins=[pattern])
     with pytest.raises(ValueError, match="no path"):
