@@ -326,13 +326,26 @@ def test_with_js_a_form_is_busy_and_sends_once_while_its_call_is_in_flight(
 
     monkeypatch.setattr(todo.store, "add", slow_add)
     open_demo(page)
+    # Its submit buttons: an image button too (form.elements leaves those
+    # out), and one outside the form that names it.
+    page.evaluate(
+        """() => {
+          const form = document.querySelector("form.add");
+          form.id = "add";
+          form.insertAdjacentHTML("beforeend", '<input type="image" alt="Add it">');
+          form.insertAdjacentHTML("afterend", '<button form="add">Add</button>');
+        }"""
+    )
     form = page.locator("form.add")
     button = form.locator("button")
+    others = page.locator("form.add input[type=image], button[form=add]")
     page.fill("#title", "Slow one")
     try:
         button.click()
         expect(form).to_have_attribute("aria-busy", "true")
         expect(button).to_be_disabled()
+        for other in others.all():
+            expect(other).to_be_disabled()
         assert arrived.wait(timeout=5)
         # A script submitting again meanwhile does not send a second call.
         page.evaluate("document.querySelector('form.add').requestSubmit()")
@@ -342,6 +355,8 @@ def test_with_js_a_form_is_busy_and_sends_once_while_its_call_is_in_flight(
     expect(titles(page)).to_have_text([*SEED, "Slow one"])
     expect(form).not_to_have_attribute("aria-busy", "true")
     expect(button).to_be_enabled()
+    for other in others.all():
+        expect(other).to_be_enabled()
     assert [t.title for t in todo.store.all()] == [*SEED, "Slow one"]
     assert [seen.action for seen in log.requests("POST")] == ["add_todo"]
 
