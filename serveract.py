@@ -3206,16 +3206,18 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
   const call = (name, ...args) => callWith(name, args);
 
   const pending = new WeakSet();
-  // A field named "action", "method" or "elements" hides the form's own
-  // property (form.action is then the <input>): read them off the prototype.
+  // A field named "action" or "method" hides the form's own property
+  // (form.action is then the <input>): read them off the prototype.
   const formProperty = (form, property) =>
     Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get.call(form);
 
   async function submit(form, submitter, name, data) {
     const override = submitter?.hasAttribute("formaction");
     const url = override ? submitter.formAction : formProperty(form, "action");
-    const buttons = Array.from(formProperty(form, "elements")).filter(
-      (el) => (el.type === "submit" || el.type === "image") && !el.disabled);
+    // Not form.elements: it leaves image buttons out.
+    const root = form.getRootNode();
+    const buttons = Array.from(root.querySelectorAll("button, input")).filter(
+      (el) => el.form === form && /^(submit|image)$/.test(el.type) && !el.disabled);
     pending.add(form);
     form.setAttribute("aria-busy", "true");
     buttons.forEach((button) => { button.disabled = true; });
