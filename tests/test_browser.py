@@ -617,6 +617,17 @@ def outcomes(page: Page) -> Any:
             ("/bulk", "test.method"),
             id="by-its-own-method-beside-a-field-named-method",
         ),
+        # An image button sends where it was clicked (NAME.x, NAME.y), never
+        # its value: without JavaScript the hidden field picks the action.
+        pytest.param(
+            """<input type="hidden" name="$action" value="test.choose">
+            <input name="action" value="archive">
+            <input type="image" name="$action" value="test.method" alt="Apply">""",
+            "post",
+            "archive",
+            ("/bulk", "test.choose"),
+            id="not-by-an-image-buttons-value",
+        ),
     ],
 )
 def test_with_js_a_form_posts_where_and_as_the_browser_would(
