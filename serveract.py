@@ -3254,7 +3254,10 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     const data = new FormData(form);
     // The clicked button goes last, as without JavaScript, where it follows the
     // hidden field: so <button name="$action" value="other"> picks the action.
-    if (submitter?.name) data.append(submitter.name, submitter.value);
+    // (An image button sends where it was clicked, never its value.)
+    if (submitter?.name && submitter.type !== "image") {
+      data.append(submitter.name, submitter.value);
+    }
     const name = data.getAll(FIELD).pop();
     if (name === undefined) return;
     event.preventDefault();
