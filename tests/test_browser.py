@@ -725,6 +725,27 @@ def test_with_js_a_redirect_to_a_fragment_moves_within_the_page(
     ]
 
 
+def test_with_js_a_forms_relative_redirect_is_resolved_against_the_forms_url(
+    page: Page, log: RequestLog
+) -> None:
+    """Without JavaScript the browser resolves the Location it gets against
+    the URL it posted to, the form's action, not against the page's URL."""
+    open_demo(page)
+    add_form(
+        page,
+        """<input type="hidden" name="$action" value="test.jump">
+        <input type="hidden" name="to" value="there"><button>Jump</button>""",
+        action="/htmx",
+    )
+    page.get_by_role("button", name="Jump").click()
+    expect(page).to_have_url(re.compile(r"/htmx#there$"))
+    expect(page.locator("#htmx-list .title")).to_have_text(SEED)
+    assert page.evaluate("window.__marker") is None  # a new page
+    assert [(p.path, p.action) for p in log.requests("POST")] == [
+        ("/htmx", "test.jump")
+    ]
+
+
 # -- JavaScript on: answers serveract does not give ---------------------------
 # A proxy in front (or a server that is not serveract) may answer a call
 # with its own error page, or anything at all: the client must still settle
