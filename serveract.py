@@ -3160,8 +3160,9 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
 
   // Only a page of the web may follow: never javascript:, data: and the like.
   // The page is going away: what go() returns never settles, so nothing runs.
-  function go(url) {
-    const target = new URL(url, location.href);
+  // A form's redirect is relative to where it posted, as without JavaScript.
+  function go(url, base = location.href) {
+    const target = new URL(url, base);
     if (target.protocol !== "http:" && target.protocol !== "https:") {
       throw failure(0, {type: "bad_redirect", message: `Refused to go to ${url}`});
     }
@@ -3225,7 +3226,7 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     let detail;
     try {
       const answer = await send(url, data, named(name));
-      if (answer.redirect) return go(answer.redirect);
+      if (answer.redirect) return go(answer.redirect, url);
       detail = answer.value;
     } catch (err) {
       type = "serveract:error";
