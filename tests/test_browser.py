@@ -563,6 +563,33 @@ def test_with_js_a_submission_sent_as_a_get_calls_no_action(
     assert log.requests("POST") == []
 
 
+@pytest.mark.parametrize(
+    ("enctype", "button"),
+    [
+        pytest.param("text/plain", "", id="form-enctype"),
+        pytest.param("", 'formenctype="text/plain"', id="button-formenctype"),
+    ],
+)
+def test_with_js_a_text_plain_submission_calls_no_action(
+    page: Page, log: RequestLog, enctype: str, button: str
+) -> None:
+    """Without JavaScript such a body is no form: the wrapped app gets the
+    POST, the action never runs. The client leaves it to the browser too."""
+    open_demo(page)
+    add_form(
+        page,
+        f"""<input type="hidden" name="$action" value="test.choose">
+        <input name="action" value="archive"><button {button}>Apply</button>""",
+        action="/bulk",
+    )
+    if enctype:
+        page.evaluate(f"document.body.lastElementChild.enctype = '{enctype}'")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"/bulk$"))
+    assert page.evaluate("window.__marker") is None  # the browser posted it
+    assert [(p.path, p.action) for p in log.requests("POST")] == [("/bulk", None)]
+
+
 def keep_outcomes(page: Page) -> None:
     """Keep every serveract event the document sees in ``window.__outcomes``,
     as ``[type, on a form?, detail]`` with an Error as CATCH shows it."""
