@@ -3250,8 +3250,11 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     // What the browser would send as a GET (method="get", a button's
     // formmethod="get") or not at all ("dialog") calls no action without
     // JavaScript: it stays the browser's, never a POST that runs the action.
-    // (A button's formMethod is "" when it has no formmethod.)
-    if ((submitter?.formMethod || formProperty(form, "method")) !== "post") return;
+    // So does a text/plain body, no form to the server. (A button's formMethod
+    // and formEnctype are "" when it has no formmethod or formenctype.)
+    const method = submitter?.formMethod || formProperty(form, "method");
+    const enctype = submitter?.formEnctype || formProperty(form, "enctype");
+    if (method !== "post" || enctype === "text/plain") return;
     const data = new FormData(form);
     // The clicked button goes last, as without JavaScript, where it follows the
     // hidden field: so <button name="$action" value="other"> picks the action.
