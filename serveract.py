@@ -892,15 +892,13 @@ def _hashable(hint: Any, seen: frozenset[type] = frozenset()) -> bool:
     choices, null and uploads, unions, tuples and frozensets of them, and
     dataclasses hashed by identity or by fields that are (a frozen one
     holding a list is not, even in a field it sets itself)."""
-    if typing.get_origin(hint) is typing.Annotated:
-        return _hashable(typing.get_args(hint)[0], seen)
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return all(_hashable(arg, seen) for arg in typing.get_args(hint))
-    if hint is type(None) or typing.get_origin(hint) is Literal:
-        return True
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (tuple, frozenset) and args:  # built as such
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:  # its metadata is for other tools
+        args = args[:1]
+    if origin in (typing.Annotated, Union, types.UnionType, tuple, frozenset) and args:
         return all(arg is ... or _hashable(arg, seen) for arg in args)
+    if hint is type(None) or origin is Literal:
+        return True
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return True
     if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
