@@ -1279,10 +1279,9 @@ class _Action:
 
     def prepare(self) -> _Action:
         """Read the signature and build the parameters (once)."""
-        if self.params is None:
-            with _PREPARING:
-                if self.params is None:
-                    self._prepare()
+        with _PREPARING:
+            if self.params is None:
+                self._prepare()
         return self
 
     def _prepare(self) -> None:
