@@ -1045,12 +1045,11 @@ _TS_TAKEN = frozenset(
 
 
 def _dataclass(cls: type) -> _Type:
-    """Objects with the dataclass's fields, described under ``$defs`` by its
-    name (made unique: two modules may each have a ``Point``; ``Client_``
-    for ``Client``, a name the TypeScript declarations use; and ``X_returns_``
-    for ``X_returns``, the name of the answers' ``X`` in an OpenAPI document;
-    ``_`` for each character outside ASCII, which OpenAPI refuses there, and
-    before a digit, where TypeScript does)."""
+    """Objects with the dataclass's fields, under ``$defs`` by its name in
+    ASCII (as OpenAPI wants), not starting with a digit (as TypeScript
+    wants), and with ``_`` added while another class (two modules may each
+    have a ``Point``), the TypeScript declarations (``Client``) or an
+    OpenAPI answer (``X_returns``, for ``X``) takes it."""
     qualified = f"{cls.__module__}.{cls.__qualname__}"
     name = re.sub(r"\W|^(?=[0-9])", "_", cls.__name__, flags=re.ASCII)
     while (
@@ -1231,11 +1230,10 @@ def _parse_limit(limit: str) -> tuple[int, int]:
 
 
 def _run_coroutine(coroutine: Any) -> Any:
-    """Run an ``async def`` action's coroutine to completion and return its
-    value. ``asyncio.run`` refuses to run inside a running event loop (an
-    async test or a notebook calling the WSGI app, an app served from a
-    loop's thread): then it runs in a thread of its own, with this thread's
-    context variables (a framework's current request)."""
+    """``asyncio.run(coroutine)``; in a thread of its own (with this thread's
+    context variables: a framework's current request) inside a running event
+    loop, where it refuses to run: an async test or a notebook calling the
+    app, an app served from a loop's thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
