@@ -515,11 +515,6 @@ class _Type:
     blank: bool = False  # an empty form field is a value, not a missing one
     missing: Any = _EMPTY  # the value of a form field left out
 
-    @property
-    def returns(self) -> dict[str, Any]:
-        """The JSON Schema of this type in an answer."""
-        return _answer_schema(self.schema)
-
 
 class Upload:
     """An uploaded file: readable like a file, with ``filename`` and
@@ -577,17 +572,13 @@ def _text(
     return form
 
 
-def _finite(kind: Callable[[str], float]) -> Callable[[str], float]:
-    """``kind`` (``float``) refusing NaN and infinities: NaN fails every
+def _finite(text: str) -> float:
+    """``float(text)``, refusing NaN and infinities: NaN fails every
     comparison, so a check like ``amount > balance`` would let it through."""
-
-    def parse(text: str) -> float:
-        value = kind(text)
-        if math.isfinite(value):
-            return value
-        raise ValueError(text)
-
-    return parse
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    raise ValueError(text)
 
 
 def _exact(kind: type, description: str) -> Callable[[Any], Any]:
@@ -645,7 +636,7 @@ _UTF8_TEXT = r"^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$"
 
 
 _form_int = _text(int, "an integer")
-_form_float = _text(_finite(float), "a number")
+_form_float = _text(_finite, "a number")
 #: What a checkbox, a select or a text field may say for a bool.
 _BOOLEANS = dict.fromkeys(("on", "true", "1", "yes"), True)
 _BOOLEANS.update(dict.fromkeys(("off", "false", "0", "no", ""), False))
@@ -1698,7 +1689,7 @@ def _parse_multipart(
 
 
 # NaN, Infinity and 1e999 (which would decode to infinity) are refused.
-_DECODER = json.JSONDecoder(parse_constant=_finite(float), parse_float=_finite(float))
+_DECODER = json.JSONDecoder(parse_constant=_finite, parse_float=_finite)
 # The decoder's C scanner, called straight: decode() wraps it in two Python
 # calls and two regex scans for whitespace, 40 % of its cost.
 _SCAN = json.scanner.make_scanner(typing.cast(Any, _DECODER))
@@ -2954,7 +2945,7 @@ def _parameters(action: _Action) -> dict[str, Any]:
 
 
 def _returns(action: _Action) -> dict[str, Any]:
-    return action.returns.returns
+    return _answer_schema(action.returns.schema)
 
 
 def _resolve(
