@@ -2298,6 +2298,7 @@ class ServerActions:
             wait = self.limiter.acquire(key, count, window)
             if wait > 0:
                 raise _retry(wait, f"Too many calls of {action.name}")
+        value = failure = None
         try:  # what the context's factory raises too: an ActionError answers
             context = self.context(environ) if self.context else None
             if fields is None:
@@ -2311,19 +2312,17 @@ class ServerActions:
                     value = action.run(args, kwargs)
         except redirect as target:
             value = target
-        except Exception as error:
-            if isinstance(error, ActionError):
-                failure = _Failure(
-                    error.status, error.message, error.data, "action_error"
-                )
-            elif isinstance(error, _Failure):
-                failure = error
-            else:
-                failure = self._internal_error(action.name)
-            if head is None:
-                raise failure from None
-            return Result(action.name, None, failure, fields)
-        return value if head is None else Result(action.name, value, None, fields)
+        except ActionError as error:
+            failure = _Failure(error.status, error.message, error.data, "action_error")
+        except _Failure as error:
+            failure = error
+        except Exception:
+            failure = self._internal_error(action.name)
+        if head is not None:
+            return Result(action.name, None if failure else value, failure, fields)
+        if failure is not None:
+            raise failure
+        return value
 
     def _lookup(self, name: str) -> _Action:
         found = self.registry._actions.get(name)
