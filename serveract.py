@@ -2523,11 +2523,12 @@ class ServerActions:
         :raises RuntimeError: values are bound but no secret is configured.
         """
         action = self.registry._actions.get(name)
+        where = f"hidden_field({name!r})"
         if action is None:
             raise KeyError(f"no action named {name!r} is registered")
         if not action.bound <= bound.keys():
             missing = ", ".join(sorted(action.bound - bound.keys()))
-            raise TypeError(f"hidden_field({name!r}) needs the bound values {missing}")
+            raise TypeError(f"{where} needs the bound values {missing}")
         markup = _hidden_input(self.field, name)
         if bound:
             if not self._keys:
@@ -2536,7 +2537,16 @@ class ServerActions:
                     "ServerActions(..., secret=...) or set SERVERACT_SECRET"
                 )
             payload = _encode_json(bound)
-            _check_bound(action.prepare(), json.loads(payload), bound)
+            action.prepare()
+            for key, value in json.loads(payload).items():  # as the action gets them
+                param = action.by_name.get(key) or action.var_kwargs
+                if param is None or key in action.requests:  # the request would win
+                    raise TypeError(f"{where}: {key!r} names no parameter of it")
+                try:
+                    param.type.json(value)
+                except _Invalid as error:
+                    wrong = f"{key}={bound[key]!r} is no value the action takes"
+                    raise ValueError(f"{where}: {wrong} ({error})") from None
             markup += _hidden_input(_BOUND_FIELD, self._sign(name, payload))
         return Markup(markup)
 
@@ -2891,23 +2901,6 @@ class Markup(str):
 def _hidden_input(name: str, value: str) -> str:
     name, value = html.escape(name), html.escape(value)
     return f'<input type="hidden" name="{name}" value="{value}">'
-
-
-def _check_bound(
-    action: _Action, values: dict[str, Any], given: dict[str, Any]
-) -> None:
-    """Check the values ``hidden_field`` signs (``values`` as the action will
-    receive them, ``given`` as passed) against the action's parameters."""
-    where = f"hidden_field({action.name!r})"
-    for key, value in values.items():
-        param = action.by_name.get(key) or action.var_kwargs
-        if param is None or key in action.requests:  # the request would win
-            raise TypeError(f"{where}: {key!r} names no parameter of it")
-        try:
-            param.type.json(value)
-        except _Invalid as error:
-            wrong = f"{key}={given[key]!r} is no value the action takes ({error})"
-            raise ValueError(f"{where}: {wrong}") from None
 
 
 def hidden_field(name: str) -> Markup:
