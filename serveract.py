@@ -2247,15 +2247,15 @@ class ServerActions:
         """Check, decode, bind and call; the value, or a form call's Result."""
         self._check_caller(environ)
         action = None if name is None else self._lookup(name)
-        media = media or _media_type(environ.get("CONTENT_TYPE", ""))
+        stream = environ.get("wsgi.input")
         if head is None:  # a header or path call: the peek did not read it
+            media = _media_type(environ.get("CONTENT_TYPE", ""))
             length = _content_length(environ)
+            if environ.get("webob.is_body_seekable") and stream:
+                stream.seek(0)  # an outer WebOb middleware read it (request.POST)
         limit = self.max_body_size
         if length is not None and length > limit:  # else counted while read
             raise _too_large(limit)
-        stream = environ.get("wsgi.input")
-        if head is None and environ.get("webob.is_body_seekable") and stream:
-            stream.seek(0)  # an outer WebOb middleware read it (request.POST)
         body = payload = fields = None
         if media == "multipart/form-data":
             chunks = _chunks(stream, head or b"", length, limit)
