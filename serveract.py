@@ -2055,7 +2055,6 @@ class ServerActions:
         spellings = (field, quote(field, safe=""), browser)
         markers = tuple(dict.fromkeys(text.encode() + b"=" for text in spellings))
         self._form_markers = markers
-        self._form_markers_after = tuple(b"&" + marker for marker in markers)
         self._form_tail = re.findall(rb"[\w.-]*=$", markers[0])[0]
         self._part_name = b'name="' + field.encode() + b'"'
         if secret is None:
@@ -2157,13 +2156,19 @@ class ServerActions:
             environ["wsgi.input"] = _Replay(head, stream)
             return None
         # One scan rules out most bodies: most forms and uploads name no action.
+        found = False
         if media == _URLENCODED:
             found = self._form_tail in head and (
                 head.startswith(self._form_markers)
-                or any(marker in head for marker in self._form_markers_after)
+                or any(b"&" + marker in head for marker in self._form_markers)
             )
-        else:
-            found = self._part_name in head and self._names_part(head, environ)
+        elif self._part_name in head:
+            boundary = _boundary(environ["CONTENT_TYPE"]) or "-"
+            with contextlib.suppress(multipart.MultipartError):  # not ours to judge
+                # A part's name (data events have none); no closure over self,
+                # which would cost every peek a cell.
+                events = multipart.PushMultipartParser(boundary).parse(head)
+                found = self.field in (getattr(e, "name", None) for e in events)
         if found:
             return head, length
         if start is not None:
@@ -2171,17 +2176,6 @@ class ServerActions:
         else:
             environ["wsgi.input"] = _Replay(head, stream)
         return None
-
-    def _names_part(self, head: bytes, environ: WSGIEnvironment) -> bool:
-        boundary = _boundary(environ["CONTENT_TYPE"]) or "-"
-        try:
-            return any(
-                isinstance(event, multipart.MultipartSegment)
-                and event.name == self.field
-                for event in multipart.PushMultipartParser(boundary).parse(head)
-            )
-        except multipart.MultipartError:
-            return False
 
     # -- the one pipeline
 
