@@ -2287,9 +2287,8 @@ class ServerActions:
             )
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
-            count, window = action.limit
             key = action.key + self._client(environ)
-            wait = self.limiter.acquire(key, count, window)
+            wait = self.limiter.acquire(key, *action.limit)
             if wait > 0:
                 raise _retry(wait, f"Too many calls of {action.name}")
         value = failure = None
