@@ -2061,9 +2061,8 @@ class ServerActions:
             secret = os.environ.get("SERVERACT_SECRET") or ()
         # A bytearray is one key, not a list of numbers (bytes(n) is n zeros).
         key_types = (str, bytes, bytearray, memoryview)
-        many = not isinstance(secret, key_types)
-        many = many and isinstance(secret, collections.abc.Iterable)
-        keys: list[Any] = list(secret) if many else [secret]
+        one = isinstance(secret, key_types) or not hasattr(secret, "__iter__")
+        keys: list[Any] = [secret] if one else list(secret)
         if not all(isinstance(key, key_types) for key in keys):
             raise TypeError("secret must be str or bytes, or a list of them")
         self._keys = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
