@@ -2329,11 +2329,11 @@ class ServerActions:
         """``chunks``, copied as the parser reads them (to memory, to a file
         past 1 MiB) for the action's request and the framework to read again."""
         spool = tempfile.SpooledTemporaryFile(1 << 20)  # noqa: SIM115 - closed with the call
-        files.append(typing.cast("IO[bytes]", spool))
+        files.append(spool)
         for chunk in chunks:
             spool.write(chunk)
             yield chunk
-        _keep_body(environ, typing.cast("IO[bytes]", spool), spool.tell())
+        _keep_body(environ, spool, spool.tell())
 
     def _internal_error(self, name: str, what: str = "failed unexpectedly") -> _Failure:
         """A 500 for what went wrong just now, logged with an error id."""
