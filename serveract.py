@@ -2287,7 +2287,8 @@ class ServerActions:
         bound = self._verify_bound(action, tokens, environ) if tokens else {}
         if action.limit is not None:
             key = action.key + self._client(environ)
-            wait = self.limiter.acquire(key, *action.limit)
+            count, window = action.limit  # not *: 2 % of a limited call
+            wait = self.limiter.acquire(key, count, window)
             if wait > 0:
                 raise _retry(wait, f"Too many calls of {action.name}")
         value = failure = None
