@@ -2255,16 +2255,16 @@ class ServerActions:
             if self.context is not None or action is None or action.requests:
                 chunks = self._spool(environ, chunks, files)
             fields = _parse_multipart(chunks, environ["CONTENT_TYPE"], files)
-        else:
+        elif media == _URLENCODED:
             body = _read_body(stream, head or b"", length, limit)
-            if media == _URLENCODED:
-                fields = _parse_urlencoded(body)
-            elif media in ("application/json", ""):
-                payload = _decode_json(body)
-            else:
-                raise _Failure(
-                    415, f"Cannot decode {media}: send application/json or a form"
-                )
+            fields = _parse_urlencoded(body)
+        elif media in ("application/json", ""):
+            body = _read_body(stream, head or b"", length, limit)
+            payload = _decode_json(body)
+        else:  # refused before a byte is read
+            raise _Failure(
+                415, f"Cannot decode {media}: send application/json or a form"
+            )
         tokens = None
         if fields is not None:
             names = fields.pop(self.field, None)

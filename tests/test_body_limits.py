@@ -71,6 +71,19 @@ def test_a_content_length_over_the_limit_is_413_before_reading(
     assert pings == [] and client.calls == []
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+def test_a_body_of_a_type_never_decoded_is_415_before_reading(
+    client: Client, pings: list[str], content_type: str
+) -> None:
+    stream = UntouchableInput()
+    answer = client.send(
+        b"", content_type, action="ping", length=LIMIT, stream=stream, status=415
+    )
+    assert answer.error["type"] == "unsupported_media_type"
+    assert not stream.touched
+    assert pings == []
+
+
 @pytest.mark.parametrize("content_type", [FORM, MULTIPART])
 def test_an_oversized_form_call_reads_no_more_than_its_first_bytes(
     client: Client, pings: list[str], content_type: str
