@@ -304,6 +304,23 @@ def test_an_action_error_from_the_context_hook_answers_as_from_the_action(
     assert ran == []
 
 
+def test_an_action_whose_context_swallows_its_exception_never_reads_as_returned(
+    reg: serveract.Registry, middleware: Callable[..., Client]
+) -> None:
+    # A context whose __exit__ returns True (a rollback that forgets to
+    # re-raise): the action returned nothing, so no 200 with null.
+    @reg.action
+    def pay() -> int:
+        raise serveract.ActionError("Insufficient funds", 409)
+
+    client = middleware(context=lambda environ: contextlib.suppress(Exception))
+    assert client.call("pay", status=500).error["type"] == "internal_error"
+    client.form([("$action", "pay")])  # without JavaScript: the page shows it
+    outcome = client.rendered
+    assert not outcome.ok and outcome.error is not None
+    assert outcome.error.status == 500 and outcome.value is None
+
+
 def test_an_action_error_of_an_exception_is_answered_with_its_text(
     reg: serveract.Registry, middleware: Callable[..., Client]
 ) -> None:
