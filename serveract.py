@@ -2301,8 +2301,11 @@ class ServerActions:
             if context is None:  # no with: 2 % of a JSON call
                 value = action.run(args, kwargs)
             else:
+                value = _EMPTY  # left so by a context swallowing what the action raised
                 with context:
                     value = action.run(args, kwargs)
+                if value is _EMPTY:
+                    raise RuntimeError("the context swallowed what the action raised")
         except redirect as target:
             value = target
         except ActionError as error:
