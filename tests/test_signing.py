@@ -351,6 +351,6 @@ def test_a_bytearray_secret_is_one_key_not_a_list_of_numbers(reg, todos):
             site, "delete_todo", signed(same_key, todo_id=1, owner="a"), status=200
         )
     assert todos == [{"todo_id": 1, "owner": "a", "note": ""}] * 2
-    for wrong in ([b"key", 7], 12345, [None]):
+    for wrong in ([b"key", 7], 12345, [None], bytes):  # bytes: the class, no key
         with pytest.raises(TypeError, match="secret"):
             serveract.ServerActions(lambda e, s: [], reg, secret=wrong)
