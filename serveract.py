@@ -2061,7 +2061,7 @@ class ServerActions:
             secret = os.environ.get("SERVERACT_SECRET") or ()
         # A bytearray is one key, not a list of numbers (bytes(n) is n zeros).
         key_types = (str, bytes, bytearray, memoryview)
-        one = isinstance(secret, key_types) or not hasattr(secret, "__iter__")
+        one = isinstance(secret, key_types) or not hasattr(type(secret), "__iter__")
         keys: list[Any] = [secret] if one else list(secret)
         if not all(isinstance(key, key_types) for key in keys):
             raise TypeError("secret must be str or bytes, or a list of them")
