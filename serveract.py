@@ -58,7 +58,7 @@ import typing
 import uuid
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any, Literal, Union
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import multipart
 import webob
@@ -2049,13 +2049,14 @@ class ServerActions:
         # How a form body's first bytes name an action: the field as it is,
         # as urllib quotes it, or as browsers do ($ as %24 in both; a space
         # as + and ~ as %7E by browsers only), or a multipart part header.
-        # Their common ending (letters, digits, "_.-": "action=") rules most
-        # bodies out in one scan.
+        # The field as it is only where it reads back as the field ("a+b="
+        # is "a b"). Their common ending (letters, digits, "_.-": "action=")
+        # rules most bodies out in one scan.
         browser = quote_plus(field, safe="*").replace("~", "%7E")
         spellings = (field, quote(field, safe=""), browser)
-        markers = tuple(dict.fromkeys(text.encode() + b"=" for text in spellings))
-        self._form_markers = markers
-        self._form_tail = re.findall(rb"[\w.-]*=$", markers[0])[0]
+        ours = [t.encode() + b"=" for t in spellings if unquote_plus(t) == field]
+        self._form_markers = tuple(dict.fromkeys(ours))
+        self._form_tail = re.findall(rb"[\w.-]*=$", field.encode() + b"=")[0]
         self._part_name = b'name="' + field.encode() + b'"'
         if secret is None:
             secret = os.environ.get("SERVERACT_SECRET") or ()

@@ -2554,6 +2554,22 @@ class TestOptions:
         assert outcome is not None and outcome["ok"]
         assert pings == [""]
 
+    @pytest.mark.parametrize(
+        ("field", "body"),
+        [
+            # "a+b=" is the field "a b", "a%41=" the field "aA": not ours.
+            pytest.param("a+b", b"a+b=ping&note=x", id="plus"),
+            pytest.param("a%41", b"a%41=ping&note=x", id="escape"),
+        ],
+    )
+    def test_a_form_field_only_spelled_like_the_renamed_field_passes_through(
+        self, reg, middleware, pings, field, body
+    ):
+        client = middleware(field=field)
+        passed = client.post("/", body, content_type=FORM).json
+        assert passed["result"] is None and passed["method"] == "POST"
+        assert client.calls[-1].body == body and pings == []
+
     def test_bad_configuration_fails_when_the_middleware_is_built(self, reg):
         app = Recorder()
         with pytest.raises(TypeError):
