@@ -753,6 +753,21 @@ def test_django_template_forms_work_without_javascript(django_user: None) -> Non
     assert failed.html.select_one("p.error").text == "Wrong username or password."
 
 
+def test_django_action_field_binds_a_parameter_called_name(
+    reg: serveract.Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @reg.action(bound=["name"])
+    def delete_file(name: str) -> str:
+        return name
+
+    actions = serveract.ServerActions(recipe_django.application, reg, secret="k")
+    monkeypatch.setattr(recipe_django, "actions", actions)
+    page = engines["django"].from_string(
+        '{% load serveract %}{% action_field "delete_file" name="a.txt" %}'
+    )
+    assert page.render({}) == actions.hidden_field("delete_file", name="a.txt")
+
+
 def test_django_csrf_still_guards_the_apps_own_forms(django_user: None) -> None:
     client = webtest.TestApp(recipe_django.application)
     client.get("/")

@@ -133,6 +133,19 @@ def test_a_value_the_action_cannot_take_fails_when_the_form_is_rendered(
     assert answer.json == "2024-05-01T09:00:00+00:00"
 
 
+def test_a_parameter_called_name_or_self_can_be_bound(reg, middleware):
+    # hidden_field's own parameters take no keyword: every name is the action's.
+    @reg.action(bound=["name", "self"])
+    def rename(name: str, self: int) -> list[Any]:
+        return [name, self]
+
+    client = middleware(secret="s3cret")
+    markup = client.actions.hidden_field("rename", name="a.txt", self=3)
+    token = token_of(str(markup))
+    answer = post_bound(client, "rename", token, how="header-urlencoded", status=200)
+    assert answer.json == ["a.txt", 3]
+
+
 def test_a_value_for_the_request_parameter_is_refused_when_signed(reg, middleware):
     # With **kwargs it would be signed, then replaced by the request.
     @reg.action
