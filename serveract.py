@@ -2500,7 +2500,7 @@ class ServerActions:
                 return json.loads(_b64decode(payload))
         return None
 
-    def hidden_field(self, name: str, **bound: Any) -> Markup:
+    def hidden_field(self, name: str, /, **bound: Any) -> Markup:
         """The hidden input(s) naming action ``name``, with values ``bound``
         signed so the browser cannot change them (Next.js's ``action.bind``).
 

@@ -119,7 +119,7 @@ register = template.Library()
 
 
 @register.simple_tag
-def action_field(name: str, **bound: Any) -> Any:
+def action_field(name: str, /, **bound: Any) -> Any:
     """``{% load serveract %}{% action_field "name" key=value %}``"""
     return actions.hidden_field(name, **bound)
 
