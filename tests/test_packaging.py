@@ -9,7 +9,9 @@ keeps those stubs equal to the module.
 
 from __future__ import annotations
 
+import ast
 import email
+import io
 import os
 import shutil
 import subprocess
@@ -260,6 +262,30 @@ def test_stubs_match_the_module(tmp_path):
         "PYTHONPATH": str(ROOT),
     }
     run(sys.executable, "-m", "mypy.stubtest", "serveract", cwd=tmp_path, env=environ)
+
+
+def test_stubs_declare_every_public_attribute_of_the_objects_users_hold():
+    # stubtest sees class attributes only, not what __init__ sets.
+    stub = ast.parse((ROOT / "serveract-stubs" / "__init__.pyi").read_text())
+    declared = {
+        node.name: {
+            item.target.id for item in node.body if isinstance(item, ast.AnnAssign)
+        }
+        for node in stub.body
+        if isinstance(node, ast.ClassDef)
+    }
+    held = [
+        serveract.ServerActions(lambda environ, start_response: []),
+        serveract.ActionError("m"),
+        serveract.redirect("/"),
+        serveract.Result("n"),
+        serveract.Upload(io.BytesIO(), "f", "text/plain"),
+        serveract.MemoryLimiter(),
+    ]
+    for value in held:
+        names = [*getattr(value, "__dict__", ()), *getattr(value, "__slots__", ())]
+        public = {name for name in names if not name.startswith("_")}
+        assert public <= declared[type(value).__name__], type(value).__name__
 
 
 def test_stubs_are_strict_clean(tmp_path):
