@@ -158,6 +158,16 @@ class RedisLimiter:
 class ServerActions:
     app: WSGIApplication
     registry: Registry
+    max_body_size: int
+    header: str
+    field: str
+    client_path: str
+    action_path: str | None
+    context: Callable[[WSGIEnvironment], AbstractContextManager[Any]] | None
+    debug: bool
+    trusted_proxy: bool
+    limiter: _Limiter
+    limit_key: Callable[[WSGIEnvironment], str] | None
     def __init__(
         self,
         app: WSGIApplication,
