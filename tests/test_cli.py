@@ -319,6 +319,18 @@ def test_a_busy_port_is_one_line_on_stderr(
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("reload", [[], ["--reload"]], ids=["serve", "reload"])
+def test_a_host_that_names_no_address_is_one_line_on_stderr(
+    in_project: Path, capsys: pytest.CaptureFixture[str], reload: list[str]
+) -> None:
+    # "a..b" fails in Python's IDNA codec, before any DNS lookup.
+    assert cli(*reload, "--host", "a..b", "--port", "0", "cli_fixture_plain:app") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("python -m serveract: error: cannot listen on a..b")
+    assert err.count("\n") == 1
+
+
 def test_usage_errors_exit_2_and_help_exits_0(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
