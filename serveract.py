@@ -3327,8 +3327,8 @@ def _serve(app: WSGIApplication, host: str, port: int, threads: int) -> None:
         raise _CommandError("serving needs waitress: pip install waitress") from None
     try:
         server = create_server(app, host=host, port=port, threads=threads)
-    except OSError as error:
-        reason = error.strerror or error
+    except (OSError, ValueError) as error:  # waitress: ValueError for no address
+        reason = getattr(error, "strerror", None) or error
         raise _CommandError(f"cannot listen on {host}:{port}: {reason}") from None
     logging.basicConfig(level=logging.INFO)
     server.print_listen("Serving on http://{}:{}/")
@@ -3342,7 +3342,7 @@ def _free_port(host: str) -> int:
         with socket.socket(family) as probe:
             probe.bind((host, 0))
             return int(probe.getsockname()[1])
-    except OSError as error:
+    except (OSError, UnicodeError) as error:  # "a..b" fails in the IDNA codec
         raise _CommandError(f"cannot listen on {host}: {error}") from None
 
 
