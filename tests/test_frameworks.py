@@ -40,7 +40,10 @@ import recipe_django  # isort: skip
 import recipe_flask  # isort: skip
 import recipe_pyramid  # isort: skip
 
+from django.conf import settings  # isort: skip
+from django.contrib import messages  # isort: skip
 from django.contrib.auth.models import User  # isort: skip
+from django.contrib.messages.storage.cookie import CookieStorage  # isort: skip
 from django.core.wsgi import get_wsgi_application  # isort: skip
 from django.core.management import call_command  # isort: skip
 from django.http import HttpRequest, HttpResponse  # isort: skip
@@ -766,6 +769,35 @@ def test_django_action_field_binds_a_parameter_called_name(
         '{% load serveract %}{% action_field "delete_file" name="a.txt" %}'
     )
     assert page.render({}) == actions.hidden_field("delete_file", name="a.txt")
+
+
+def test_django_messages_set_inside_an_action_reach_the_browser(
+    reg: serveract.Registry,
+) -> None:
+    @reg.action
+    def save() -> None:
+        messages.success(recipe_django.current_request(), "Saved.")
+
+    middleware = [
+        *settings.MIDDLEWARE,
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+    storage = f"{CookieStorage.__module__}.CookieStorage"
+    with override_settings(MIDDLEWARE=middleware, MESSAGE_STORAGE=storage):
+        recipe_django._middleware.cache_clear()
+        try:
+            app = serveract.ServerActions(
+                recipe_django.application.app, reg, context=recipe_django.django_context
+            )
+            answer = webtest.TestApp(app).post_json(
+                "/", [], headers={"Serveract-Action": "save"}
+            )
+        finally:
+            recipe_django._middleware.cache_clear()
+    assert answer.json is None
+    cookie = session_cookie(answer, "messages").split(";")[0].split("=", 1)[1]
+    stored = CookieStorage(HttpRequest())._decode(cookie.strip('"'))
+    assert [m.message for m in stored] == ["Saved."]
 
 
 def test_django_csrf_still_guards_the_apps_own_forms(django_user: None) -> None:

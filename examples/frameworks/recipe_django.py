@@ -65,13 +65,15 @@ from serveract import ActionError, Registry, ServerActions
 
 # -- serveract glue: copy it into your project ---------------------------------
 
-# The middleware that give a request its ``session`` and ``user``, and renew
-# the CSRF cookie when an action logs in (Django's token check itself is for
-# views: serveract checks the origin of action calls).
+# The middleware that give a request its ``session``, ``user`` and messages
+# (those in your MIDDLEWARE), and renew the CSRF cookie when an action logs
+# in (Django's token check itself is for views: serveract checks the origin
+# of action calls).
 PER_REQUEST = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 )
 _request: ContextVar[HttpRequest] = ContextVar("django_request")
 
