@@ -1895,6 +1895,7 @@ class RedisLimiter(_SlidingLog):
 
     :param url_or_client: a ``redis://`` URL or a ``redis.Redis`` client.
     :param prefix: put before every key.
+    :raises TypeError: for an asynchronous client (``redis.asyncio``).
     """
 
     def __init__(self, url_or_client: Any, prefix: str = "serveract:") -> None:
@@ -1910,6 +1911,9 @@ class RedisLimiter(_SlidingLog):
             url_or_client = redis.Redis.from_url(
                 url_or_client, socket_timeout=2, socket_connect_timeout=2
             )
+        if inspect.iscoroutinefunction(getattr(url_or_client, "execute_command", None)):
+            # redis.asyncio's script gives a coroutine the middleware cannot await.
+            raise TypeError("RedisLimiter needs a synchronous client: redis.Redis")
         self.client = url_or_client
         self.prefix = prefix
         self._script = url_or_client.register_script(_REDIS_SCRIPT)

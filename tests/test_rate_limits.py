@@ -789,6 +789,17 @@ def test_the_redis_limiter_takes_a_client_and_keys_expire_under_its_prefix(
         client.close()
 
 
+def test_the_redis_limiter_refuses_an_asyncio_client_when_built(
+    redis: RedisServer, prefix: str
+) -> None:
+    # Its script would return a coroutine, never awaited: every call a 500.
+    from redis.asyncio import Redis as AsyncRedis
+
+    client = AsyncRedis.from_url(redis.url)
+    with pytest.raises(TypeError, match="synchronous"):
+        serveract.RedisLimiter(client, prefix=prefix)
+
+
 def test_the_redis_limiter_counts_exactly_under_threads(
     redis: RedisServer, prefix: str
 ) -> None:
