@@ -3162,9 +3162,13 @@ _CLIENT_SCRIPT = r"""/* serveract browser client: call server actions from the p
     });
     const redirect = response.headers.get("Serveract-Redirect");
     if (redirect) return {redirect};
-    const json = /json/i.test(response.headers.get("Content-Type") || "");
+    const type = response.headers.get("Content-Type");
+    const json = /json/i.test(type || "");
     // An action may answer HTML (a value with __html__): that comes as text.
-    const payload = await (json ? response.json() : response.text()).catch((err) => {
+    // No content (a 204 has no type, or an empty JSON answer) is null.
+    const read = (text) =>
+      json ? JSON.parse(text || "null") : type || text ? text : null;
+    const payload = await response.text().then(read).catch((err) => {
       throw failure(response.status, {message: `Unreadable answer: ${err.message}`});
     });
     if (response.ok) return {value: payload};

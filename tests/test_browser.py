@@ -800,6 +800,10 @@ PROXY_ANSWERS = {
         [("Content-Type", "application/json")],
         b"{not json",
     ),
+    # What an action's webob.Response(status=204) is sent as (WebOb drops its
+    # Content-Type), and one of content_type="application/json" left empty.
+    "proxy.no-content": ("204 No Content", [], b""),
+    "proxy.empty-json": ("200 OK", [("Content-Type", "application/json")], b""),
     "proxy.javascript-redirect": (
         "200 OK",
         [
@@ -926,6 +930,15 @@ def test_with_js_an_answer_that_is_not_json_fails_as_unreadable(
     for error in (called, submitted):
         assert error == failure(200, "http_error", error["message"])
         assert error["message"].startswith("Unreadable answer: ")
+
+
+@pytest.mark.parametrize("name", ["proxy.no-content", "proxy.empty-json"])
+def test_a_serveract_call_answered_with_no_content_resolves_to_null(
+    proxied: Page, name: str
+) -> None:
+    open_demo(proxied)
+    script = "(name) => serveract.call(name).then((value) => value === null)"
+    assert proxied.evaluate(script, name)
 
 
 def test_with_js_a_network_failure_fails_with_status_0(page: Page) -> None:
