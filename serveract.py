@@ -371,16 +371,20 @@ class Registry:
             400, so the client cannot choose them.
         :param limit: at most this many calls per client in any window, as
             ``"N/unit"`` with unit ``second``, ``minute``, ``hour`` or ``day``.
-        :raises ValueError: another function already has that name, ``bound``
-            names no parameter, or ``limit`` is malformed.
+        :raises ValueError: the name is empty, ``.`` or ``..``, another
+            function already has it, ``bound`` names no parameter, or
+            ``limit`` is malformed.
         :raises TypeError: ``func`` is not a function, one of its parameters
             can never be built from a request, or ``bound`` is a string.
         """
         if func is None:
             return lambda func: self.action(func, name=name, bound=bound, limit=limit)
         name = name or str(getattr(func, "__name__", ""))
-        if not name or not isinstance(name, str):
-            raise ValueError(f"an action needs a non-empty name, not {name!r}")
+        # "." and ".." are dot segments: URLs drop them, so no path call reaches them.
+        if not isinstance(name, str) or name in ("", ".", ".."):
+            raise ValueError(
+                f"an action needs a non-empty name other than . and .., not {name!r}"
+            )
         if isinstance(func, type) or not callable(func):
             raise TypeError(f"action {name!r} must be a function, not {func!r}")
         if isinstance(bound, str):  # would be read letter by letter

@@ -125,6 +125,14 @@ class TestRegistry:
         assert reg.action(functools.partial(two), name="three") is not None
         assert len(reg) == 3
 
+    @pytest.mark.parametrize("name", [".", ".."])
+    def test_a_dot_segment_is_no_action_name(self, reg, name):
+        # Browsers and servers drop "/_serveract/.." from a URL: no path call.
+        with pytest.raises(ValueError, match="non-empty name other than"):
+            reg.action(lambda: None, name=name)
+        assert name not in reg
+        reg.action(lambda: None, name="...")  # no dot segment: fine
+
     def test_action_registers_in_the_default_registry(self, restore_default_registry):
         def unique_default_action() -> str:
             return "ok"
