@@ -2255,6 +2255,11 @@ class ServerActions:
             length = _content_length(environ)
             if environ.get("webob.is_body_seekable") and stream:
                 stream.seek(0)  # an outer WebOb middleware read it (request.POST)
+        if "HTTP_CONTENT_ENCODING" in environ:  # RFC 9110, 15.5.16: a 415
+            coding = environ["HTTP_CONTENT_ENCODING"]
+            if coding.strip().lower() not in ("", "identity"):
+                message = f"Cannot decode Content-Encoding {coding}: send it as is"
+                raise _Failure(415, message, headers=[("Accept-Encoding", "identity")])
         limit = self.max_body_size
         if length is not None and length > limit:  # else counted while read
             raise _too_large(limit)

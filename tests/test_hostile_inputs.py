@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import gzip
 import json
 import os
 import subprocess
@@ -144,6 +145,25 @@ def test_a_hostile_header_call_gets_its_exact_error_and_reaches_nothing(
     if case.status == 405:
         assert answer.headers["Allow"] == "POST"
     assert target == [] and client.calls == []
+
+
+@pytest.mark.parametrize("content_type", [JSON, FORM])
+def test_a_body_in_a_content_coding_serveract_does_not_decode_is_a_415(
+    middleware: Callable[..., Client], target: list[Any], content_type: str
+) -> None:
+    """RFC 9110, 15.5.16: a 415 for an unsupported content coding; the body
+    is not malformed, so no 400 (gzip's bytes were taken for bad UTF-8)."""
+    client = middleware()
+    body = gzip.compress(b"[1]" if content_type == JSON else b"a=1")
+    headers = {"Content-Encoding": "gzip"}
+    answer = client.send(
+        body, content_type, action="target", headers=headers, status="*"
+    )
+    check_error(answer, 415, "gzip")
+    assert answer.headers["Accept-Encoding"] == "identity"  # what it decodes
+    identity = {"Content-Encoding": "Identity"}  # no coding at all
+    client.send(b"[1]", JSON, action="target", headers=identity, status=200)
+    assert target == [((1,), {})]
 
 
 @pytest.mark.parametrize("how", ["header", "path"])
