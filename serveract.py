@@ -1022,6 +1022,14 @@ _DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
 _INTERFACES: dict[str, str] = {}
 
 
+#: What each dataclass built of each JSON object (or the _Invalid it raised)
+#: while one argument is checked: in a union of dataclasses that hold the
+#: union (``Every | Some``), each member would check all the levels below
+#: again, 2**depth times.
+_BUILT: contextvars.ContextVar[dict[tuple[type, int], Any] | None]
+_BUILT = contextvars.ContextVar("serveract.built", default=None)
+
+
 #: Names a dataclass's interface must not take in the TypeScript declarations:
 #: their own types (it would merge with them) and the global ones they use
 #: inside ``namespace Serveract`` (it would hide them), and TypeScript's own.
@@ -1060,6 +1068,24 @@ def _dataclass(cls: type) -> _Type:
     def from_json(value: Any) -> Any:
         if type(value) is not dict:
             raise _Invalid(f"expected {described}")
+        built = _BUILT.get()
+        if built is None:  # the outermost object: its parts stay alive meanwhile
+            token = _BUILT.set({})
+            try:
+                return from_json(value)
+            finally:
+                _BUILT.reset(token)
+        key = (cls, id(value))
+        if key not in built:
+            try:
+                built[key] = build(value)
+            except _Invalid as error:
+                built[key] = error
+        if isinstance(built[key], _Invalid):
+            raise _Invalid(str(built[key]))
+        return built[key]
+
+    def build(value: dict[str, Any]) -> Any:
         for key in value:
             if key not in fields:
                 raise _Invalid(f"unexpected field {key!r}")
