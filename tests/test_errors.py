@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import webob
 
 import serveract
-from conftest import FORM, Client
+from conftest import FORM, Client, serving
 
 SECRET_TEXT = "password=hunter2 at db.internal"
 
@@ -338,3 +341,39 @@ def test_an_action_error_of_an_exception_is_answered_with_its_text(
         "message": "invalid literal for int() with base 10: 'x'",
         "data": None,
     }
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(("Content-Disposition", "attachment; a\r\nb"), id="line-break"),
+        pytest.param(("Connection", "close"), id="hop-by-hop"),
+    ],
+)
+def test_a_response_whose_headers_the_server_refuses_is_a_generic_logged_500(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+    header: tuple[str, str],
+) -> None:
+    """waitress refuses a header with a line break (the client's text in a
+    file name) or a hop-by-hop one once it has recorded the call, so the
+    500 must say it replaces that answer (``exc_info``): before, waitress
+    failed on the second ``start_response`` and answered its own text."""
+
+    @reg.action
+    def download() -> webob.Response:
+        return webob.Response(b"data", headerlist=[header])
+
+    # Served as it is: wsgiref's validator would refuse the header first.
+    with serving(middleware().actions) as url, caplog.at_level(logging.ERROR):
+        connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+        connection.request("POST", "/_serveract/download")
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+    assert answer.status == 500
+    assert answer.getheader("Content-Type") == "application/json", body
+    error = json.loads(body)["error"]
+    assert error["type"] == "internal_error"
+    assert error["data"]["error_id"] in caplog.text
