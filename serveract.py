@@ -2234,10 +2234,14 @@ class ServerActions:
         arrived = None if head is None else environ.copy()
         files: list[IO[bytes]] = []
         streamed = None
+        restart = start  # what answers a crash
         try:
             outcome = self._run(environ, name, head, length, media, files)
             value = outcome if head is None else outcome.value
             if isinstance(value, webob.Response):
+                # A crash now follows the answer it started (headers the
+                # server refused): the 500 replaces it.
+                restart = _restarting(start)
                 # Its body may stream an upload: the files close with it.
                 streamed = value(environ, _edit_headers(start, _no_store))
                 return _Closing(streamed, files) if files else streamed
@@ -2245,7 +2249,7 @@ class ServerActions:
             answer = self._answer_error(start, failure)
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else answer
         except Exception:  # a fault in serveract, a limiter or a context: no crash
-            return self._answer_error(start, self._internal_error(name or "?"))
+            return self._answer_error(restart, self._internal_error(name or "?"))
         finally:
             if streamed is None:
                 for file in files:
@@ -2787,6 +2791,18 @@ def _edit_headers(
         if exc_info is None:
             return start_response(status, edit(headers))
         return start_response(status, edit(headers), exc_info)
+
+    return start
+
+
+def _restarting(start_response: StartResponse) -> StartResponse:
+    """``start_response`` for an answer that replaces one already started:
+    with ``exc_info``, as PEP 3333 asks, else a server refuses the call."""
+
+    def start(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        return start_response(status, headers, sys.exc_info())
 
     return start
 
