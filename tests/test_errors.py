@@ -343,13 +343,25 @@ def test_an_action_error_of_an_exception_is_answered_with_its_text(
     }
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        pytest.param(("Content-Disposition", "attachment; a\r\nb"), id="line-break"),
-        pytest.param(("Connection", "close"), id="hop-by-hop"),
-    ],
-)
+def served_call(app: Any, name: str) -> tuple[http.client.HTTPResponse, bytes]:
+    """A path call of ``name`` to ``app`` served by waitress: the answer and
+    its body."""
+    with serving(app) as url:
+        connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+        connection.request("POST", f"/_serveract/{name}")
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+    return answer, body
+
+
+REFUSED_HEADERS = [
+    pytest.param(("Content-Disposition", "attachment; a\r\nb"), id="line-break"),
+    pytest.param(("Connection", "close"), id="hop-by-hop"),
+]
+
+
+@pytest.mark.parametrize("header", REFUSED_HEADERS)
 def test_a_response_whose_headers_the_server_refuses_is_a_generic_logged_500(
     reg: serveract.Registry,
     middleware: Callable[..., Client],
@@ -366,14 +378,42 @@ def test_a_response_whose_headers_the_server_refuses_is_a_generic_logged_500(
         return webob.Response(b"data", headerlist=[header])
 
     # Served as it is: wsgiref's validator would refuse the header first.
-    with serving(middleware().actions) as url, caplog.at_level(logging.ERROR):
-        connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
-        connection.request("POST", "/_serveract/download")
-        answer = connection.getresponse()
-        body = answer.read()
-        connection.close()
+    with caplog.at_level(logging.ERROR):
+        answer, body = served_call(middleware().actions, "download")
     assert answer.status == 500
     assert answer.getheader("Content-Type") == "application/json", body
     error = json.loads(body)["error"]
     assert error["type"] == "internal_error"
     assert error["data"]["error_id"] in caplog.text
+
+
+class ClosingBody:
+    """A response body holding a resource: it counts its closes."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([b"data"])
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize("header", [*REFUSED_HEADERS, None])
+def test_the_body_of_a_returned_response_is_closed_once_whatever_the_server_did(
+    reg: serveract.Registry,
+    middleware: Callable[..., Client],
+    header: tuple[str, str] | None,
+) -> None:
+    """The server closes the body it was given; one whose headers it refused
+    it never got (nor a ``close()`` method's cleanup: a file, a cursor)."""
+    body = ClosingBody()
+
+    @reg.action
+    def download() -> webob.Response:
+        return webob.Response(app_iter=body, headerlist=[header] if header else [])
+
+    answer, _ = served_call(middleware().actions, "download")
+    assert answer.status == (200 if header is None else 500)
+    assert body.closed == 1
