@@ -2242,8 +2242,11 @@ class ServerActions:
                 # A crash now follows the answer it started (headers the
                 # server refused): the 500 replaces it.
                 restart = _restarting(start)
-                # Its body may stream an upload: the files close with it.
-                streamed = value(environ, _edit_headers(start, _no_store))
+                try:  # its body may stream an upload: the files close with it
+                    streamed = value(environ, _edit_headers(start, _no_store))
+                finally:
+                    if streamed is None and hasattr(value.app_iter, "close"):
+                        value.app_iter.close()  # no server got it to close
                 return _Closing(streamed, files) if files else streamed
         except _Failure as failure:  # HEAD: a 405 (no content, RFC 9110 9.3.2)
             answer = self._answer_error(start, failure)
