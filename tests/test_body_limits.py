@@ -584,6 +584,30 @@ def test_a_malformed_content_length_is_400(
     assert pings == [] and client.calls == []
 
 
+@pytest.mark.parametrize("length", [" {}", "{} ", "\t{}\t"])
+@pytest.mark.parametrize(
+    ("content_type", "body", "action"),
+    [
+        pytest.param("application/json", b'["hello"]', "ping", id="header-call"),
+        pytest.param(FORM, b"%24action=ping&note=hello", None, id="form-call"),
+    ],
+)
+def test_a_content_length_with_whitespace_around_it_is_that_number(
+    middleware: Callable[..., Client],
+    pings: list[str],
+    length: str,
+    content_type: str,
+    body: bytes,
+    action: str | None,
+) -> None:
+    # Whitespace around a field value is no part of it (RFC 9110, 5.5), but
+    # wsgiref's server hands "Content-Length: 9 " over with its space: a
+    # header call was a 400, a form call passed through to the app unrun.
+    client = middleware(validate=False)  # the validator refuses it itself
+    client.send(body, content_type, action=action, length=length.format(len(body)))
+    assert pings == ["hello"]
+
+
 @pytest.mark.parametrize(
     ("content_type", "body", "action"),
     [
