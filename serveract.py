@@ -1464,7 +1464,11 @@ def _content_length(environ: WSGIEnvironment) -> int | None:
     value = environ.get("CONTENT_LENGTH")
     if value:
         if not value.isdecimal():  # what int() reads; in latin-1, only 0-9
-            raise _Failure(400, "Content-Length is not a number")
+            # Whitespace around a field value is none of it (RFC 9110, 5.5),
+            # but wsgiref hands a trailing space over.
+            value = value.strip(" \t")
+            if not value.isdecimal():
+                raise _Failure(400, "Content-Length is not a number")
         try:
             return int(value)
         except ValueError:  # past int()'s 4,300 digits; 20 are over any limit
