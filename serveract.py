@@ -645,11 +645,13 @@ _form_float = _text(_finite, "a number")
 _BOOLEANS = dict.fromkeys(("on", "true", "1", "yes"), True)
 _BOOLEANS.update(dict.fromkeys(("off", "false", "0", "no", ""), False))
 
-_EXPONENT = "([eE][+-]?[0-9]{1,4})?"
-_DECIMAL = r"-?[0-9]+(\.[0-9]+)?" + _EXPONENT
+#: At most 4,300 digits each side of the point (as int() reads) and 4 in
+#: the exponent: int() of a Decimal of a million digits takes a minute.
+_DIGITS, _EXPONENT = "[0-9]{1,4300}", "([eE][+-]?[0-9]{1,4})?"
+_DECIMAL = rf"-?{_DIGITS}(\.{_DIGITS})?{_EXPONENT}"
 #: HTML's valid floating-point number, as <input type="number"> sends it:
 #: the digits before the point may be left out (".5").
-_FORM_DECIMAL = r"-?([0-9]+(\.[0-9]+)?|\.[0-9]+)" + _EXPONENT
+_FORM_DECIMAL = rf"-?({_DIGITS}(\.{_DIGITS})?|\.{_DIGITS}){_EXPONENT}"
 _UUID = r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 #: A fraction of any length (RFC 3339; HTML sends 1 to 3 digits), read to
@@ -913,6 +915,25 @@ def _hashable(hint: Any, seen: frozenset[type] = frozenset()) -> bool:
     )
 
 
+#: How many distinct values may share one hash in a set or among integer
+#: keys. Clients choose hashes (an int's is itself modulo 2**61 - 1; a
+#: Decimal's and a tuple's follow from it), and a set of n values sharing
+#: one costs n**2 / 2 comparisons: 1 MiB of them took 12 s.
+_PER_HASH = 8
+
+
+def _few_per_hash(values: list[Any]) -> list[Any]:
+    """``values``, refused if too many distinct ones share a hash."""
+    shared: dict[int, list[Any]] = {}
+    for value in values:
+        same = shared.setdefault(hash(value), [])
+        if value not in same:
+            if len(same) == _PER_HASH:
+                raise _Invalid("too many distinct values share one hash")
+            same.append(value)
+    return values
+
+
 def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Type:
     """Lists, sets and tuples of one type; in a form, a field repeated (a list
     of lists or objects: the last one, as JSON text)."""
@@ -921,7 +942,8 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
         "$ref" in option or option.get("type") in ("array", "object")
         for option in item.schema.get("anyOf", [item.schema])
     )
-    if build in (set, frozenset):
+    hashed = build in (set, frozenset)
+    if hashed:
         if item is _ANY:
             item = _SIMPLE
         elif not _hashable(typing.get_args(hint)[0]):
@@ -936,13 +958,14 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
             raise _Invalid(f"expected {described}")
         items = [_item(item.json, i, v) for i, v in enumerate(value)]
         try:
-            return build(items)
+            return build(_few_per_hash(items) if hashed else items)
         except TypeError:  # a set of objects: unhashable
             raise _Invalid("expected a list of distinct simple values") from None
 
     def from_form(values: list[Any]) -> Any:
         given = [(i, v) for i, v in enumerate(values) if item.blank or v != ""]
-        return build([_item(item.form, i, v) for i, v in given])
+        items = [_item(item.form, i, v) for i, v in given]
+        return build(_few_per_hash(items) if hashed else items)
 
     if structured or item.many:  # lists of lists or objects: one field of JSON
         as_json = _json_field(from_json, described)
@@ -1005,6 +1028,8 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
     def from_json(data: Any) -> Any:
         if type(data) is not dict:
             raise _Invalid("expected an object")
+        if key is int:
+            _few_per_hash(list(map(_int_key, data)))
         return {convert_key(k): _item(value.json, k, v) for k, v in data.items()}
 
     names = {"propertyNames": {"pattern": f"^{_INT_KEY}$"}} if key is int else {}

@@ -331,6 +331,34 @@ def test_a_form_number_must_be_finite(reg, middleware, text: str, kind: type) ->
         client.call("take", [text], status=422)
 
 
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("9" * 4300 + "." + "9" * 4300 + "e9999", True),
+        ("9" * 4301, False),
+        ("0." + "9" * 4301, False),
+        ("." + "9" * 4301, False),
+    ],
+)
+def test_a_decimal_has_at_most_4300_digits_each_side_of_its_point(
+    reg, middleware, text: str, ok: bool
+) -> None:
+    # int() of a Decimal of a million digits takes most of a minute.
+    @reg.action
+    def pay(amount: decimal.Decimal) -> int:
+        return int(amount).bit_length()
+
+    client = middleware(max_body_size=LIMIT)
+    for send in (
+        lambda: client.call("pay", [text], status="*"),
+        lambda: client.send(f"amount={text}".encode(), FORM, action="pay", status="*"),
+    ):
+        answer = send()
+        if text.startswith(".") and answer.request.content_type == JSON:
+            continue  # JSON has no ".5"
+        assert answer.status_int == (200 if ok else 422), answer.body[:200]
+
+
 UNKNOWN_NAMES = [
     "__import__",
     "eval",
@@ -654,6 +682,67 @@ def test_a_union_of_dataclasses_that_hold_it_is_checked_in_linear_work(
         check_error(answer, 422, "query")
     # Two tries per object and member: the query's own union tries twice.
     assert len(TRIED) <= 2 * 2 * 13, len(TRIED)  # 16,382 before
+
+
+COMPARED: list[int] = []
+
+
+@dataclasses.dataclass(frozen=True)
+class Clash:
+    """A value whose hash a client chooses, as it does an int's (``hash(n)``
+    is ``n % (2**61 - 1)``, not random): every Clash has one hash."""
+
+    n: int
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        COMPARED.append(1)
+        return isinstance(other, Clash) and self.n == other.n
+
+
+@pytest.mark.parametrize("style", ["json", "form"])
+def test_distinct_values_sharing_a_hash_cost_a_set_linear_work(
+    reg: serveract.Registry, client: Client, style: str
+) -> None:
+    """A set of n distinct values with one hash takes n**2 / 2 comparisons to
+    build: 2**61 - 1 times 16,000 integers, 395 KB, took 2 s, and 1 MiB 12 s.
+    A set holding more than a few of them is a 422, after linear work."""
+
+    @reg.action
+    def ints(values: set[int]) -> int:
+        return len(values)
+
+    @reg.action
+    def clashes(values: frozenset[Clash]) -> int:
+        return len(values)
+
+    mersenne = 2**61 - 1
+    if style == "json":
+        answer = client.call("ints", [[k * mersenne for k in range(2000)]], status=422)
+    else:
+        body = urlencode([("values", k * mersenne) for k in range(900)]).encode()
+        answer = client.send(body, FORM, action="ints", status=422)
+    check_error(answer, 422, "values")
+    COMPARED.clear()
+    client.call("clashes", [[{"n": n} for n in range(2000)]], status=422)
+    assert len(COMPARED) < 20 * 2000, len(COMPARED)  # about 2,000,000 before
+    # Equal values, and the few hashes that collide by chance, are fine.
+    assert client.call("ints", [[-1, -2, 5, 5, mersenne, 0]]).json == 5
+    assert client.call("clashes", [[{"n": 1}, {"n": 2}, {"n": 1}]]).json == 2
+
+
+def test_integer_keys_sharing_a_hash_are_422(
+    reg: serveract.Registry, client: Client
+) -> None:
+    @reg.action
+    def keyed(values: dict[int, str]) -> int:
+        return len(values)
+
+    keys = {str(k * (2**61 - 1)): "x" for k in range(2000)}
+    check_error(client.call("keyed", [keys], status=422), 422, "values")
+    assert client.call("keyed", [{"-1": "a", "-2": "b", "7": "c"}]).json == 3
 
 
 # -- Nested and malformed multipart -----------------------------------------
