@@ -522,8 +522,9 @@ class _Type:
 
 class Upload:
     """An uploaded file: readable like a file, with ``filename`` and
-    ``content_type``. Small files are in memory, larger ones in a temporary
-    file; all are closed when the call ends."""
+    ``content_type``, both as the client wrote them (never use ``filename``
+    as a path). Small files are in memory, larger ones in a temporary file;
+    all are closed when the call ends."""
 
     def __init__(self, file: IO[bytes], filename: str, content_type: str) -> None:
         self.file = file
