@@ -518,6 +518,10 @@ class _Type:
     many: bool = False  # the form field repeats: form() gets every value
     blank: bool = False  # an empty form field is a value, not a missing one
     missing: Any = _EMPTY  # the value of a form field left out
+    answer: str = ""  # the TypeScript type of an answer, if not ts
+
+    def __post_init__(self) -> None:
+        self.answer = self.answer or self.ts
 
 
 class Upload:
@@ -694,7 +698,7 @@ def _textual(
 
     form = _text(kind, description, form_pattern or pattern)
     ts = " | ".join(schema["type"]) if numbers else "string"
-    return _Type(from_json, form, schema, ts, description)
+    return _Type(from_json, form, schema, ts, description, answer="string")
 
 
 _FRACTION = re.compile(r"\.([0-9]+)")
@@ -778,6 +782,7 @@ _SIMPLE = dataclasses.replace(
     schema={"type": ["string", "number", "boolean", "null"]},
     ts="string | number | boolean | null",
     description="a simple value",
+    answer="string | number | boolean | null",
 )
 _NULL = _Type(_exact(type(None), "null"), _identity, {"type": "null"}, "null", "null")
 _UPLOAD = _Type(
@@ -867,6 +872,7 @@ def _union(records: list[_Type], nullable: bool) -> _Type:
         many=many,
         blank=any(r.blank for r in records),
         missing=None if nullable else next(iter(missing), _EMPTY),
+        answer=" | ".join(r.answer for r in options),
     )
 
 
@@ -980,6 +986,7 @@ def _sequence(build: Callable[[list[Any]], Any], item: _Type, hint: Any) -> _Typ
         many=True,
         blank=True,
         missing=build([]),
+        answer=f"({item.answer})[]",
     )
 
 
@@ -1003,7 +1010,9 @@ def _tuple(items: list[_Type]) -> _Type:
             "items": False,
         }
     ts = "[" + ", ".join(r.ts for r in items) + "]"
-    return _Type(from_json, _json_field(from_json, described), schema, ts, described)
+    answer = "[" + ", ".join(r.answer for r in items) + "]"
+    parse = _json_field(from_json, described)
+    return _Type(from_json, parse, schema, ts, described, answer=answer)
 
 
 #: An integer key: at most 4300 digits, as many as int() reads by default
@@ -1036,7 +1045,8 @@ def _mapping(key: Any, value: _Type, hint: Any) -> _Type:
     names = {"propertyNames": {"pattern": f"^{_INT_KEY}$"}} if key is int else {}
     schema = {"type": "object", **names, "additionalProperties": value.schema}
     parse = _json_field(from_json, "an object")
-    return _Type(from_json, parse, schema, f"Record<string, {value.ts}>", "an object")
+    ts, answer = f"Record<string, {value.ts}>", f"Record<string, {value.answer}>"
+    return _Type(from_json, parse, schema, ts, "an object", answer=answer)
 
 
 #: The _Types that need no building, and each dataclass's once built.
@@ -1127,7 +1137,8 @@ def _dataclass(cls: type) -> _Type:
             raise _Invalid(f"expected a valid {cls.__name__}") from None
 
     ref = {"$ref": f"#/$defs/{name}"}
-    record = _Type(from_json, _json_field(from_json, described), ref, name, described)
+    parse = _json_field(from_json, described)
+    record = _Type(from_json, parse, ref, name, described, answer=f"{name}_returns")
     # Known before its fields are built: a dataclass may hold itself.
     built = len(_TYPES)
     _TYPES[cls] = record
@@ -1166,6 +1177,9 @@ def _dataclass(cls: type) -> _Type:
         for key, kind in fields.items()
     )
     _INTERFACES[name] = f"interface {name} {{\n{members}}}"
+    # What an answer holds: every field, each as answered.
+    members = "".join(f"    {_ts_key(k)}: {v.answer};\n" for k, v in fields.items())
+    _INTERFACES[record.answer] = f"interface {record.answer} {{\n{members}}}"
     return record
 
 
@@ -1224,11 +1238,9 @@ def _return_type(hint: Any) -> _Type:
         return _return_type(typing.get_args(hint)[0])
     if isinstance(hint, type) and hasattr(hint, "__html__"):
         html = {"type": "string", "contentMediaType": "text/html"}
-        return dataclasses.replace(_ANY, schema=html, ts="string", description="HTML")
+        return _Type(_identity, _identity, html, "string", "HTML")
     if hint is None or hint is type(None):
         return _NULL
-    if hint is decimal.Decimal:  # sent as a number or text, answered as text
-        return dataclasses.replace(_SCALARS[hint], ts="string")
     try:
         return _type_of(hint)
     except TypeError:  # an answer serveract encodes but cannot describe (a Response)
@@ -3182,10 +3194,10 @@ def _typescript(actions: ServerActions) -> str:
             methods.append(f"        /** {doc.replace('*/', '* /')} */\n")
         methods.append(
             f"        {_ts_key(name)}(args{'' if required else '?'}: {shape}): "
-            f"Promise<{action.returns.ts}>;\n"
+            f"Promise<{action.returns.answer}>;\n"
         )
         _resolve(_parameters(action), found, "#/$defs/")
-        _resolve(_returns(action), found, "#/$defs/", returns=True)
+        _resolve(_returns(action), found, "", returns=True)  # as X_returns, next to X
     interfaces = "".join(
         "    " + _INTERFACES[name].replace("\n", "\n    ") + "\n"
         for name in sorted(found)

@@ -324,6 +324,8 @@ EXAMPLES: list[tuple[str, dict[str, Any], bool]] = [
     ("many", {"values": []}, OK),
     ("many", {"values": [1, 2.5]}, OK),
     ("many", {"values": [True]}, NO),
+    ("prices", {"values": [1.5, "2.50"]}, OK),
+    ("prices", {"values": ["abc"]}, NO),
     ("unique", {"values": ["a", "b"]}, OK),
     ("unique", {"values": [1]}, NO),
     ("unique", {"values": "ab"}, NO),
@@ -1203,6 +1205,7 @@ WRONG_CALLS = [
     ("typed_wrong_tuple.ts", {"TS2322"}),
     ("typed_request_parameter.ts", {"TS2353"}),
     ("typed_wrong_return.ts", {"TS2322"}),
+    ("typed_wrong_decimal_list.ts", {"TS2322"}),
     ("typed_wrong_optional_upload.ts", {"TS2322"}),
 ]
 # fmt: on
@@ -1375,6 +1378,59 @@ def test_an_annotated_answer_is_described_as_its_type(hint: Any) -> None:
     assert described["annotated"]["returns"] == described["plain"]["returns"]
     promised = dict(re.findall(r"(\w+)\(.*Promise<(.*)>;", app.typescript()))
     assert promised["annotated"] == promised["plain"]
+
+
+@dataclasses.dataclass
+class Priced:
+    price: decimal.Decimal
+    note: str = ""
+
+
+# What the answers hold, typed as tight as TypeScript allows: a Decimal is
+# text wherever it is, and a returned dataclass has every field.
+ANSWERS = """\
+async function useAnswers(): Promise<void> {
+  const priced = await serveract.actions.echo({ priced: { price: 1.5 } });
+  const price: string = priced.price;
+  const note: string = priced.note;
+  const named: Serveract.Priced_returns = priced;
+  const table: Record<string, string> = await serveract.actions.table({});
+  const pair: [string, Serveract.Priced_returns] = await serveract.actions.pair({});
+  const maybe: string | null = await serveract.actions.maybe({});
+  console.log(price, note, named, table, pair, maybe);
+}
+"""
+
+
+def test_answers_are_typed_as_they_are_answered_not_as_they_are_sent(
+    tmp_path: Path,
+) -> None:
+    reg = serveract.Registry()
+
+    @reg.action
+    def echo(priced: Priced) -> Priced:
+        return priced
+
+    @reg.action
+    def table() -> dict[str, decimal.Decimal]:
+        return {"a": decimal.Decimal("1.50")}
+
+    @reg.action
+    def pair() -> tuple[decimal.Decimal, Priced]:
+        return decimal.Decimal(1), Priced(decimal.Decimal(2))
+
+    @reg.action
+    def maybe() -> decimal.Decimal | None:
+        return None
+
+    app = serveract.ServerActions(lambda environ, start: [], reg)
+    answered = call(webtest.TestApp(app), "echo", {"priced": {"price": 1.5}}).json
+    assert answered == {"price": "1.5", "note": ""}
+    assert "Priced_returns" in app.openapi()["components"]["schemas"]  # one name
+    (tmp_path / "answers.d.ts").write_text(app.typescript())
+    (tmp_path / "answers.ts").write_text(ANSWERS)
+    done = tsc(tmp_path / "answers.d.ts", tmp_path / "answers.ts")
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_dataclass_named_outside_ascii_has_a_name_openapi_allows(

@@ -36,6 +36,7 @@ async function useEveryHint(): Promise<void> {
   const items: number[] = await serveract.actions.items({ values: [1, 2] });
   const pair: [number, string] = await serveract.actions.pair({ value: [1, "a"] });
   const many: number[] = await serveract.actions.many({ values: [1, 2.5] });
+  const prices: string[] = await serveract.actions.prices({ values: [1.5, "2"] });
   const unique: string[] = await serveract.actions.unique({ values: ["a"] });
   const table: Record<string, number> = await serveract.actions.table({
     values: { a: 1 },
@@ -50,6 +51,9 @@ async function useEveryHint(): Promise<void> {
     },
   });
   const name: string = shape.name;
+  // An answer holds every field, those with defaults too.
+  const tags: Serveract.Tag_returns[] = shape.tags;
+  const tagged: "red" | "green" | "blue" = shape.tags[0].color;
   const x: number = shape.points[0].x;
   const area: number = await serveract.actions["shapes.area"]({
     points: [{ x: 0, y: 0 }, { x: 1, y: 0 }, { x: 0, y: 1 }],
@@ -65,7 +69,7 @@ async function useEveryHint(): Promise<void> {
   console.log(text, size, whole, real, flag, money, day, moment, ident, color);
   console.log(priority, fast, slow, maybe, nullable, either, items, pair, many);
   console.log(rank, mixed, sequence, nodes, positional);
-  console.log(unique, table, name, x, area, note, greeting, nothing, html);
+  console.log(prices, tags, tagged, unique, table, name, x, area, note, greeting, nothing, html);
 }
 
 useEveryHint();
