@@ -2752,7 +2752,8 @@ class ServerActions:
 
         A JSON object validates against ``parameters`` exactly when the
         action accepts it (``webob.Request`` and ``bound`` parameters are
-        not the client's to send)."""
+        not the client's to send), but for sets and ``int``-keyed dicts of
+        more than 8 distinct values sharing one hash, which are refused."""
         return {
             "actions": {
                 name: {
