@@ -327,10 +327,11 @@ the action returns.</p>
 </form>
 <p id="flash" role="status">{html.escape(message)}</p>
 {_htmx_list()}
-<p class="extra">
+<form method="post" action="/htmx" class="extra">
+  {serveract.hidden_field("start_over")}
   <button class="link" hx-post="/htmx"
           hx-headers='{{"Serveract-Action": "start_over"}}'>Start over</button>
-</p>
+</form>
 <script src="/serveract.js"></script>
 {_htmx_script()}
 <script>{_HTMX_SCRIPT}</script>"""

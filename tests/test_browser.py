@@ -1035,6 +1035,8 @@ def test_htmx_page_works_without_javascript(nojs: Page, log: RequestLog) -> None
     nojs.fill("#title", "No htmx either")
     nojs.click("form.add button")
     expect(nojs.locator("#htmx-list .title")).to_have_text([*SEED, "No htmx either"])
+    nojs.get_by_role("button", name="Start over").click()
+    expect(nojs).to_have_url(re.compile(r"/\?fresh=1$"))
     assert_no_javascript_was_used(log)
 
 
