@@ -2041,7 +2041,8 @@ class ServerActions:
         "localhost:5173"]``.
     :param max_body_size: largest request body an action call may send.
     :param header: the request header naming the action of a header call.
-    :param field: the form field naming the action of a form call.
+    :param field: the form field naming the action of a form call (another
+        than ``$action`` is written by :meth:`hidden_field` only).
     :param client_path: where the browser client script is served (not
         under ``action_path``).
     :param context: called with the environ, returns a context manager every
