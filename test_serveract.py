@@ -573,6 +573,35 @@ class TestJsonBinding:
         tree = {"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]}
         assert middleware().call("count", [tree]).json == 3
 
+    def test_calls_made_while_a_dataclass_is_built_get_their_own_values(
+        self, reg, middleware
+    ):
+        """What each dataclass built is kept while one argument is checked,
+        by the id of its JSON object: a call made from a ``__post_init__``
+        got an object built of an earlier call's, freed, whose id it reused."""
+        answers: list[int] = []
+
+        @dataclasses.dataclass
+        class Audit:
+            n: int
+
+            def __post_init__(self) -> None:
+                for n in range(300):
+                    answers.append(client.call("start", [{"start": n, "end": n}]).json)
+
+        @reg.action
+        def start(span: Span) -> int:
+            return span.start
+
+        def audit(audit: Any) -> int:
+            return typing.cast("int", audit.n)
+
+        audit.__annotations__["audit"] = Audit  # a local class: no name to resolve
+        reg.action(audit)
+        client = middleware()
+        assert client.call("audit", [{"n": 7}]).json == 7
+        assert answers == list(range(300))
+
     def test_two_concurrent_first_calls_are_both_right(self):
         """The old code filled a dataclass's field checks on the first call,
         and a second call arriving meanwhile saw half of them: a wrong 422."""
