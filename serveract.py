@@ -1061,8 +1061,9 @@ _INTERFACES: dict[str, str] = {}
 #: What each dataclass built of each JSON object (or the _Invalid it raised)
 #: while one argument is checked: in a union of dataclasses that hold the
 #: union (``Every | Some``), each member would check all the levels below
-#: again, 2**depth times.
-_BUILT: contextvars.ContextVar[dict[tuple[type, int], Any] | None]
+#: again, 2**depth times. The object is kept too: a call made meanwhile (from
+#: a ``__post_init__``) frees its own, and a new one may take a freed id.
+_BUILT: contextvars.ContextVar[dict[tuple[type, int], tuple[Any, Any]] | None]
 _BUILT = contextvars.ContextVar("serveract.built", default=None)
 
 
@@ -1114,12 +1115,13 @@ def _dataclass(cls: type) -> _Type:
         key = (cls, id(value))
         if key not in built:
             try:
-                built[key] = build(value)
+                built[key] = (value, build(value))
             except _Invalid as error:
-                built[key] = error
-        if isinstance(built[key], _Invalid):
-            raise _Invalid(str(built[key]))
-        return built[key]
+                built[key] = (value, error)
+        outcome = built[key][1]
+        if isinstance(outcome, _Invalid):
+            raise _Invalid(str(outcome))
+        return outcome
 
     def build(value: dict[str, Any]) -> Any:
         for key in value:
