@@ -832,12 +832,30 @@ def _choices(values: Sequence[Any], members: Sequence[Any], hint: Any) -> _Type:
     return _Type(check, form, schema, ts, description, blank=blank, missing=missing)
 
 
+#: What each dataclass built of each JSON object (or the _Invalid it raised)
+#: while a union holding dataclasses checks one value: in one whose members
+#: hold the union (``Every | Some``), each member would check all the levels
+#: below again, 2**depth times. The object is kept too: a call made meanwhile
+#: (from a ``__post_init__``) frees its own, and a new one may take its id.
+_BUILT: contextvars.ContextVar[dict[tuple[type, int], tuple[Any, Any]] | None]
+_BUILT = contextvars.ContextVar("serveract.built", default=None)
+
+
 def _union(records: list[_Type], nullable: bool) -> _Type:
     """The first member that fits, in the hint's order."""
     description = " or ".join(r.description for r in records)
+    # Members holding dataclasses share what each built (_BUILT): the next
+    # member would build it again, and so 2**depth times in a recursive type.
+    shares = sum("$ref" in json.dumps(r.schema) for r in records) > 1
 
     def first_fit(members: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
         def union(value: Any) -> Any:
+            if shares and _BUILT.get() is None:  # the outermost such union
+                token = _BUILT.set({})
+                try:
+                    return union(value)
+                finally:
+                    _BUILT.reset(token)
             as_json = ""  # as a single type's error says it
             for member in members:
                 try:
@@ -1058,15 +1076,6 @@ _DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
 _INTERFACES: dict[str, str] = {}
 
 
-#: What each dataclass built of each JSON object (or the _Invalid it raised)
-#: while one argument is checked: in a union of dataclasses that hold the
-#: union (``Every | Some``), each member would check all the levels below
-#: again, 2**depth times. The object is kept too: a call made meanwhile (from
-#: a ``__post_init__``) frees its own, and a new one may take a freed id.
-_BUILT: contextvars.ContextVar[dict[tuple[type, int], tuple[Any, Any]] | None]
-_BUILT = contextvars.ContextVar("serveract.built", default=None)
-
-
 #: Names a dataclass's interface must not take in the TypeScript declarations:
 #: their own types (it would merge with them) and the global ones they use
 #: inside ``namespace Serveract`` (it would hide them), and TypeScript's own.
@@ -1106,12 +1115,8 @@ def _dataclass(cls: type) -> _Type:
         if type(value) is not dict:
             raise _Invalid(f"expected {described}")
         built = _BUILT.get()
-        if built is None:  # the outermost object: its parts stay alive meanwhile
-            token = _BUILT.set({})
-            try:
-                return from_json(value)
-            finally:
-                _BUILT.reset(token)
+        if built is None:  # under no union of dataclasses: built once
+            return build(value)
         key = (cls, id(value))
         if key not in built:
             try:
